@@ -1,0 +1,159 @@
+#include "constituents.hh"
+
+#include <nix/derivations.hh>
+#include <nix/local-fs-store.hh>
+#include <nix/store-api.hh>
+#include <nix/util.hh>
+
+#include <fnmatch.h>
+#include <set>
+
+namespace evolive {
+
+using nlohmann::json;
+
+namespace {
+
+class AggregateResolver
+{
+public:
+    AggregateResolver(const EvalJobsArgs & args, const std::map<std::string, json> & jobs,
+                      std::vector<json> aggregates)
+        : args_(args), jobs_(jobs)
+    {
+        for (auto & a : aggregates) {
+            auto name = a["attr"].get<std::string>();
+            order_.push_back(name);
+            pending_.emplace(name, std::move(a));
+        }
+    }
+
+    std::vector<json> resolveAll()
+    {
+        std::vector<json> out;
+        for (auto & name : order_) out.push_back(resolve(name));
+        return out;
+    }
+
+private:
+    // The line of the job called `name`, resolving it first if it is an aggregate.
+    const json * lookup(const std::string & name, std::set<std::string> & errors)
+    {
+        if (pending_.count(name)) {
+            if (inProgress_.count(name)) {
+                errors.insert(name + ": dependency cycle between aggregates");
+                return nullptr;
+            }
+            resolve(name);
+        }
+        if (auto i = done_.find(name); i != done_.end()) return &i->second;
+        if (auto i = jobs_.find(name); i != jobs_.end()) return &i->second;
+        return nullptr;
+    }
+
+    void addConstituent(const std::string & name, const json * job, std::set<std::string> & drvs,
+                        std::set<std::string> & errors)
+    {
+        if (!job) return;
+        if (job->contains("error"))
+            errors.insert(name + ": " + (*job)["error"].get<std::string>());
+        else if (job->contains("drvPath"))
+            drvs.insert((*job)["drvPath"].get<std::string>());
+    }
+
+    const json & resolve(const std::string & name)
+    {
+        if (auto i = done_.find(name); i != done_.end()) return i->second;
+        inProgress_.insert(name);
+        json job = pending_.at(name);
+
+        std::set<std::string> drvs, errors;
+        for (auto & d : job.value("constituents", json::array())) drvs.insert(d.get<std::string>());
+        bool glob = job.value("globConstituents", false);
+
+        for (auto & n : job["namedConstituents"]) {
+            auto wanted = n.get<std::string>();
+            if (!glob) {
+                size_t before = errors.size();
+                const json * found = lookup(wanted, errors);
+                if (!found && errors.size() == before) errors.insert(wanted + ": does not exist");
+                addConstituent(wanted, found, drvs, errors);
+                continue;
+            }
+            bool matched = false;
+            for (auto & candidate : allNames()) {
+                if (candidate == name || fnmatch(wanted.c_str(), candidate.c_str(), 0) != 0) continue;
+                matched = true;
+                addConstituent(candidate, lookup(candidate, errors), drvs, errors);
+            }
+            if (!matched) errors.insert(wanted + ": constituent glob pattern had no matches");
+        }
+
+        job["constituents"] = drvs;
+        if (!errors.empty()) {
+            std::string message;
+            for (auto & e : errors) message += e + "\n";
+            job["error"] = message;
+        } else if (!args_.noInstantiate) {
+            rewrite(job, drvs);
+        }
+        inProgress_.erase(name);
+        return done_[name] = std::move(job);
+    }
+
+    std::set<std::string> allNames() const
+    {
+        std::set<std::string> names;
+        for (auto & [n, _] : jobs_) names.insert(n);
+        for (auto & [n, _] : pending_) names.insert(n);
+        return names;
+    }
+
+    // Adds each constituent as an input of the aggregate's derivation, as
+    // Hydra does, so that building the aggregate builds its constituents.
+    void rewrite(json & job, const std::set<std::string> & constituents)
+    {
+        if (!store_) store_ = nix::openStore();
+        auto & store = *store_;
+        auto drvPath = store.parseStorePath(job["drvPath"].get<std::string>());
+        auto drv = store.readDerivation(drvPath);
+        for (auto & c : constituents) {
+            auto path = store.parseStorePath(c);
+            auto child = store.readDerivation(path);
+            drv.inputDrvs[path] = {child.outputs.begin()->first};
+        }
+        std::string drvName(drvPath.name());
+        drvName.resize(drvName.size() - nix::drvExtension.size());
+        auto modulo = nix::hashDerivationModulo(store, drv, true);
+        auto h = modulo.hashes.find("out");
+        if (modulo.kind != nix::DrvHash::Kind::Regular || h == modulo.hashes.end()) return;
+        auto outPath = store.makeOutputPath("out", h->second, drvName);
+        drv.env["out"] = store.printStorePath(outPath);
+        drv.outputs.insert_or_assign("out", nix::DerivationOutput{nix::DerivationOutput::InputAddressed{outPath}});
+        auto newDrvPath = nix::writeDerivation(store, drv);
+        if (!args_.gcRootsDir.empty()) {
+            auto root = args_.gcRootsDir + "/" + std::string(newDrvPath.to_string());
+            if (!nix::pathExists(root)) dynamic_cast<nix::LocalFSStore &>(store).addPermRoot(newDrvPath, root);
+        }
+        job["drvPath"] = store.printStorePath(newDrvPath);
+        job["outputs"]["out"] = store.printStorePath(outPath);
+    }
+
+    const EvalJobsArgs & args_;
+    const std::map<std::string, json> & jobs_;
+    std::vector<std::string> order_;
+    std::map<std::string, json> pending_;
+    std::map<std::string, json> done_;
+    std::set<std::string> inProgress_;
+    std::shared_ptr<nix::Store> store_;
+};
+
+} // namespace
+
+std::vector<json> resolveAggregates(const EvalJobsArgs & args, const std::map<std::string, json> & jobs,
+                                    std::vector<json> aggregates)
+{
+    return AggregateResolver(args, jobs, std::move(aggregates)).resolveAll();
+}
+
+} // namespace evolive

@@ -1,0 +1,312 @@
+#include "coordinator.hh"
+
+#include "channel.hh"
+#include "constituents.hh"
+#include "worker.hh"
+
+#include <nix/logging.hh>
+#include <nix/util.hh>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <iostream>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace evolive {
+
+using nlohmann::json;
+
+// Workers evaluate deeply nested derivations (a chain of 20,000 dependencies
+// recurses that deep in the evaluator) on the main thread's stack.
+constexpr rlim_t workerStackBytes = 1024ull * 1024 * 1024;
+
+struct WorkerProcess
+{
+    pid_t pid = -1;
+    int requestFd = -1;
+    int replyFd = -1;
+    std::unique_ptr<LineReader> reader;
+    bool ready = false;
+    bool exiting = false;            // asked to restart after its last reply
+    std::vector<AttrPath> batch;     // what it is evaluating now
+    size_t current = 0;              // index in batch it reported last
+    std::string fatal;               // the reason it gave before dying
+
+    void closeRequests()
+    {
+        if (requestFd >= 0) ::close(requestFd);
+        requestFd = -1;
+    }
+};
+
+namespace {
+
+std::string describeStatus(int status)
+{
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        return nix::fmt("killed by signal %d (%s)", sig, strsignal(sig));
+    }
+    if (WIFEXITED(status)) return nix::fmt("exited with status %d", WEXITSTATUS(status));
+    return "stopped";
+}
+
+// Moves `fd` to exactly `target` in a freshly forked child.
+void placeFd(int fd, int target)
+{
+    if (fd == target) {
+        fcntl(fd, F_SETFD, 0);
+        return;
+    }
+    dup2(fd, target);
+}
+
+} // namespace
+
+Coordinator::Coordinator(EvalJobsArgs & args, std::vector<std::string> argv) : args_(args), argv_(std::move(argv))
+{
+}
+
+Coordinator::~Coordinator()
+{
+    for (auto & w : workers_) {
+        w->closeRequests();
+        if (w->replyFd >= 0) ::close(w->replyFd);
+        if (w->pid > 0) {
+            ::kill(w->pid, SIGKILL);
+            ::waitpid(w->pid, nullptr, 0);
+        }
+    }
+}
+
+void Coordinator::spawnWorker()
+{
+    int request[2], reply[2];
+    if (pipe2(request, O_CLOEXEC) || pipe2(reply, O_CLOEXEC)) throw nix::SysError("creating worker pipes");
+
+    std::vector<char *> cargv;
+    for (auto & a : argv_) cargv.push_back(const_cast<char *>(a.c_str()));
+    cargv.push_back(nullptr);
+
+    pid_t pid = fork();
+    if (pid < 0) throw nix::SysError("starting a worker");
+    if (pid == 0) {
+        // Child: only async-signal-safe calls until exec. Lift the pipe ends
+        // above the target numbers first so that dup2 cannot clobber them.
+        int in = fcntl(request[0], F_DUPFD_CLOEXEC, 10);
+        int out = fcntl(reply[1], F_DUPFD_CLOEXEC, 10);
+        placeFd(in, workerRequestFd);
+        placeFd(out, workerReplyFd);
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(2, 1); // anything a worker prints is log output, never job lines
+        struct rlimit stack;
+        if (getrlimit(RLIMIT_STACK, &stack) == 0) {
+            stack.rlim_cur = stack.rlim_max == RLIM_INFINITY || stack.rlim_max >= workerStackBytes
+                                 ? workerStackBytes
+                                 : stack.rlim_max;
+            setrlimit(RLIMIT_STACK, &stack);
+        }
+        setenv("EVOLIVE_EVAL_WORKER", "1", 1);
+        execv("/proc/self/exe", cargv.data());
+        _exit(127);
+    }
+    ::close(request[0]);
+    ::close(reply[1]);
+
+    auto worker = std::make_unique<WorkerProcess>();
+    worker->pid = pid;
+    worker->requestFd = request[1];
+    worker->replyFd = reply[0];
+    worker->reader = std::make_unique<LineReader>(reply[0]);
+    workers_.push_back(std::move(worker));
+}
+
+size_t Coordinator::nextBatchSize() const
+{
+    if (args_.batchSize) return args_.batchSize;
+    // Large enough that writing .drv files and messages is amortised, small
+    // enough that every worker stays busy until the end.
+    size_t share = queue_.size() / (4 * args_.workers);
+    return std::clamp<size_t>(share, 1, 64);
+}
+
+void Coordinator::dispatch(WorkerProcess & worker)
+{
+    size_t n = std::min(nextBatchSize(), queue_.size());
+    worker.batch.assign(queue_.begin(), queue_.begin() + n);
+    queue_.erase(queue_.begin(), queue_.begin() + n);
+    worker.current = 0;
+    json paths = json::array();
+    for (auto & p : worker.batch) paths.push_back(p);
+    try {
+        writeAll(worker.requestFd, json{{"paths", paths}}.dump() + "\n");
+    } catch (std::system_error &) {
+        // It died; its exit is noticed on the reply pipe and the batch is
+        // handled there.
+    }
+}
+
+void Coordinator::emit(json job)
+{
+    ++jobs_;
+    if (job.contains("error")) ++errors_;
+    if (args_.constituents) {
+        if (job.contains("namedConstituents") && !job["namedConstituents"].empty() && !job.contains("error")) {
+            aggregates_.push_back(std::move(job));
+            return;
+        }
+        jobsByName_[job["attr"].get<std::string>()] = job;
+    }
+    std::cout << job.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+}
+
+void Coordinator::handleResults(WorkerProcess & worker, const json & reply)
+{
+    auto & results = reply.at("results");
+    size_t i = 0;
+    for (; i < results.size() && i < worker.batch.size(); ++i) {
+        auto & result = results[i];
+        if (result.contains("job")) {
+            emit(result["job"]);
+        } else if (result.contains("children")) {
+            for (auto & name : result["children"]) {
+                AttrPath child = worker.batch[i];
+                child.push_back(name.get<std::string>());
+                queue_.push_back(std::move(child));
+            }
+        }
+    }
+    // A worker that stopped early leaves the rest to others.
+    for (; i < worker.batch.size(); ++i) queue_.push_front(worker.batch[i]);
+    std::cout.flush();
+    worker.batch.clear();
+
+    if (reply.value("restart", false)) {
+        ++restarts_;
+        nix::logger->log(nix::lvlInfo, nix::fmt("evolive-eval-jobs: restarting a worker (memory above --max-memory-size %d MiB)",
+                                                args_.maxMemoryMiB));
+        worker.exiting = true;
+        worker.closeRequests();
+    }
+}
+
+void Coordinator::handleLine(WorkerProcess & worker, const std::string & line)
+{
+    json message;
+    try {
+        message = json::parse(line);
+    } catch (json::exception &) {
+        worker.fatal = "the worker sent a malformed message";
+        return;
+    }
+    if (message.contains("at")) {
+        worker.current = message["at"].get<size_t>();
+    } else if (message.contains("ready")) {
+        worker.ready = true;
+    } else if (message.contains("fatal")) {
+        worker.fatal = message["fatal"].get<std::string>();
+    } else if (message.contains("results")) {
+        handleResults(worker, message);
+    }
+}
+
+void Coordinator::handleExit(WorkerProcess & worker)
+{
+    int status = 0;
+    ::waitpid(worker.pid, &status, 0);
+    worker.pid = -1;
+
+    if (!worker.ready) {
+        // The root could not be evaluated: nothing can be.
+        fatal_ = !worker.fatal.empty() ? worker.fatal
+                                       : nix::fmt("error: the evaluation worker %s before it was ready",
+                                                  describeStatus(status));
+        return;
+    }
+    if (worker.batch.empty()) return; // between batches: a restart, or killed while idle
+
+    // The job it was evaluating fails; what it had finished but not yet
+    // reported (its .drv files may not be written) and what it had not
+    // started go to another worker.
+    size_t culprit = std::min(worker.current, worker.batch.size() - 1);
+    std::string why = !worker.fatal.empty() ? worker.fatal : describeStatus(status);
+    if (why.rfind("error:", 0) != 0) why = "error: the evaluation worker died: " + why;
+    nix::logger->log(nix::lvlError, nix::fmt("evolive-eval-jobs: '%s': %s", showAttrPath(worker.batch[culprit]), why));
+    emit(json{{"attr", showAttrPath(worker.batch[culprit])}, {"attrPath", worker.batch[culprit]}, {"error", why}});
+    std::cout.flush();
+    for (size_t i = 0; i < worker.batch.size(); ++i)
+        if (i != culprit) queue_.push_front(worker.batch[i]);
+    worker.batch.clear();
+}
+
+int Coordinator::run()
+{
+    auto started = std::chrono::steady_clock::now();
+    queue_.push_back({});
+    spawnWorker(); // one worker lists the top level; the others start once there is work
+
+    while (fatal_.empty()) {
+        // Start workers while there is work for them.
+        size_t alive = workers_.size();
+        if (alive < args_.workers && !queue_.empty()) {
+            spawnWorker();
+            continue;
+        }
+        bool busy = false;
+        for (auto & w : workers_) {
+            if (w->ready && !w->exiting && w->batch.empty() && !queue_.empty()) dispatch(*w);
+            if (!w->batch.empty() || !w->ready) busy = true;
+        }
+        if (!busy && queue_.empty()) break;
+
+        std::vector<pollfd> fds;
+        for (auto & w : workers_) fds.push_back({w->replyFd, POLLIN, 0});
+        if (::poll(fds.data(), fds.size(), -1) < 0) {
+            if (errno == EINTR) continue;
+            throw nix::SysError("waiting for workers");
+        }
+        for (size_t i = 0; i < fds.size(); ++i) {
+            if (!fds[i].revents) continue;
+            auto & w = *workers_[i];
+            bool open = w.reader->fill();
+            while (auto line = w.reader->nextBufferedLine()) handleLine(w, *line);
+            if (!open) {
+                handleExit(w);
+                w.closeRequests();
+                ::close(w.replyFd);
+                w.replyFd = -1;
+            }
+        }
+        workers_.erase(std::remove_if(workers_.begin(), workers_.end(), [](auto & w) { return w->replyFd < 0; }),
+                       workers_.end());
+    }
+
+    if (!fatal_.empty()) {
+        std::cout.flush();
+        std::cerr << fatal_ << (fatal_.back() == '\n' ? "" : "\n");
+        return 1;
+    }
+
+    if (args_.constituents && !aggregates_.empty()) {
+        for (auto & aggregate : resolveAggregates(args_, jobsByName_, std::move(aggregates_))) {
+            if (aggregate.contains("error")) ++errors_;
+            std::cout << aggregate.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+        }
+    }
+    std::cout.flush();
+
+    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    nix::logger->log(nix::lvlInfo, nix::fmt("evolive-eval-jobs: %d jobs, %d errors, %.1f s, %d workers, %d restarts", jobs_, errors_,
+                                            seconds, args_.workers, restarts_));
+    return 0;
+}
+
+} // namespace evolive

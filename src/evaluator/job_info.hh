@@ -1,0 +1,31 @@
+// What a worker reports for one attribute: a job (a derivation's name,
+// system, .drv path, outputs, meta, constituents) or an error. The fields
+// and their meaning are listed in docs/evaluator.md.
+#pragma once
+
+#include "attr_path.hh"
+#include "eval_args.hh"
+
+#include <nix/eval.hh>
+#include <nlohmann/json.hpp>
+
+namespace evolive {
+
+// The job line of a derivation value at `path`. Forces the .drv path, so the
+// derivation is written (or, with --no-instantiate, only computed). `apply`
+// is the --apply function, or null. Throws nix::Error for evaluation errors.
+nlohmann::json describeDerivation(nix::EvalState & state, const EvalJobsArgs & args, const AttrPath & path,
+                                  nix::Value & v, nix::Value * apply);
+
+// The fields that need the .drv in the store (gcroot, cacheStatus,
+// inputDrvs); added once the worker has written its batch of derivations.
+void addStoreFields(nix::Store & store, const EvalJobsArgs & args, nlohmann::json & job);
+
+// The error line for an attribute, the message as plain text.
+nlohmann::json errorJob(const AttrPath & path, const std::string & message);
+
+// Nix's rendering of an error (`error: ...` with position and, with
+// --show-trace, the trace), without colour codes.
+std::string renderError(const nix::Error & e);
+
+} // namespace evolive

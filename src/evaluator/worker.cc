@@ -1,0 +1,223 @@
+#include "worker.hh"
+
+#include "channel.hh"
+#include "job_info.hh"
+
+#include <nix/attr-path.hh>
+#include <nix/eval-inline.hh>
+#include <nix/flake/flake.hh>
+#include <nix/globals.hh>
+#include <nix/local-fs-store.hh>
+#include <nix/shared.hh>
+#include <nix/store-api.hh>
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace evolive {
+
+using nlohmann::json;
+
+namespace {
+
+void send(const json & message)
+{
+    writeAll(workerReplyFd, message.dump() + "\n");
+}
+
+// A stack overflow or other fatal signal must still reach the coordinator as
+// a message, so that the job gets an error line with a reason. Only
+// async-signal-safe calls here.
+void fatalSignalHandler(int signo, siginfo_t * info, void * ctx)
+{
+    bool overflow = false;
+#if defined(__x86_64__) && defined(REG_RSP)
+    if (signo == SIGSEGV) {
+        char * sp = (char *) ((ucontext_t *) ctx)->uc_mcontext.gregs[REG_RSP];
+        ptrdiff_t diff = (char *) info->si_addr - sp;
+        overflow = diff > -65536 && diff < 65536;
+    }
+#endif
+    const char * message = overflow ? "{\"fatal\":\"stack overflow (possible infinite recursion)\"}\n"
+                           : signo == SIGSEGV ? "{\"fatal\":\"the worker crashed (segmentation fault)\"}\n"
+                                              : "{\"fatal\":\"the worker crashed (fatal signal)\"}\n";
+    [[maybe_unused]] auto n = ::write(workerReplyFd, message, strlen(message));
+    _exit(1);
+}
+
+void installFatalSignalHandlers()
+{
+    // initNix() already gave us an alternate signal stack for SIGSEGV.
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    sigfillset(&act.sa_mask);
+    act.sa_sigaction = fatalSignalHandler;
+    act.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigaction(SIGSEGV, &act, nullptr);
+    sigaction(SIGBUS, &act, nullptr);
+}
+
+size_t residentMiB()
+{
+    std::ifstream statm("/proc/self/statm");
+    size_t size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * sysconf(_SC_PAGESIZE) / (1024 * 1024);
+}
+
+void limitAddressSpace(size_t mib)
+{
+    struct rlimit limit;
+    getrlimit(RLIMIT_AS, &limit);
+    limit.rlim_cur = (rlim_t) mib * 1024 * 1024;
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_cur > limit.rlim_max) limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_AS, &limit);
+}
+
+nix::Value * evaluateFlake(nix::EvalState & state, EvalJobsArgs & args)
+{
+    auto [flakeRef, fragment] = nix::parseFlakeRefWithFragment(args.flake, nix::absPath("."));
+    nix::flake::LockFlags flags{.updateLockFile = false, .useRegistries = false, .allowMutable = false};
+    auto locked = nix::flake::lockFlake(state, flakeRef, flags);
+    nix::Value * vFlake = state.allocValue();
+    nix::flake::callFlake(state, locked, *vFlake);
+    auto outputs = vFlake->attrs->get(state.symbols.create("outputs"));
+    state.forceValue(*outputs->value, nix::noPos);
+    // Like nix-eval-jobs: the fragment selects inside the outputs; no
+    // fragment means `hydraJobs`.
+    if (fragment.empty()) fragment = "hydraJobs";
+    return nix::findAlongAttrPath(state, fragment, *args.getAutoArgs(state), *outputs->value).first;
+}
+
+// The value whose attributes are the jobs: the file or expression, called
+// with the --arg/--argstr arguments when it is a function, then --select.
+nix::Value * evaluateRoot(nix::EvalState & state, EvalJobsArgs & args)
+{
+    nix::Value * root = state.allocValue();
+    if (!args.flake.empty()) {
+        root = evaluateFlake(state, args);
+    } else {
+        nix::Value * top = state.allocValue();
+        if (args.fromArgs)
+            state.eval(state.parseExprFromString(args.releaseExpr, nix::absPath(".")), *top);
+        else
+            state.evalFile(nix::lookupFileArg(state, args.releaseExpr), *top);
+        state.autoCallFunction(*args.getAutoArgs(state), *top, *root);
+    }
+    if (!args.selectExpr.empty()) {
+        nix::Value * select = state.allocValue();
+        state.eval(state.parseExprFromString(args.selectExpr, nix::absPath(".")), *select);
+        nix::Value * selected = state.allocValue();
+        state.callFunction(*select, *root, *selected, nix::noPos);
+        root = selected;
+    }
+    state.forceValue(*root, nix::noPos);
+    if (root->type() != nix::nAttrs)
+        throw nix::TypeError("the jobset must evaluate to an attribute set (or a function returning one), "
+                             "but it is %s", nix::showType(*root));
+    return root;
+}
+
+json evaluateAttr(nix::EvalState & state, EvalJobsArgs & args, nix::Value * root, const AttrPath & path,
+                  nix::Value * apply)
+{
+    nix::Value * v = root;
+    for (auto & name : path) {
+        state.forceValue(*v, nix::noPos);
+        auto attr = v->type() == nix::nAttrs ? v->attrs->get(state.symbols.create(name)) : nullptr;
+        if (!attr) throw nix::EvalError("attribute '%s' missing", name);
+        v = attr->value;
+    }
+    state.forceValue(*v, nix::noPos);
+
+    if (v->type() != nix::nAttrs) return {{"skip", true}};
+    if (state.isDerivation(*v)) return {{"job", describeDerivation(state, args, path, *v, apply)}};
+
+    bool recurse = args.forceRecurse || path.empty();
+    if (!recurse) {
+        auto flag = v->attrs->get(state.sRecurseForDerivations);
+        recurse = flag && state.forceBool(*flag->value, *flag->pos);
+    }
+    if (!recurse) return {{"skip", true}};
+
+    std::vector<std::string> names;
+    for (auto & attr : *v->attrs) names.emplace_back(attr.name);
+    std::sort(names.begin(), names.end());
+    return {{"children", names}};
+}
+
+} // namespace
+
+int runWorker(EvalJobsArgs & args)
+{
+    installFatalSignalHandlers();
+    if (args.noInstantiate) nix::settings.readOnlyMode = true;
+
+    auto store = nix::openStore();
+    auto state = std::make_unique<nix::EvalState>(args.searchPath, store);
+
+    nix::Value * root = nullptr;
+    nix::Value * apply = nullptr;
+    try {
+        root = evaluateRoot(*state, args);
+        if (!args.applyExpr.empty()) {
+            apply = state->allocValue();
+            state->eval(state->parseExprFromString(args.applyExpr, nix::absPath(".")), *apply);
+        }
+    } catch (nix::Error & e) {
+        send({{"fatal", renderError(e)}});
+        return 1;
+    }
+    // After the root, so that a limit that is too small shows up per job.
+    limitAddressSpace(args.effectiveHardLimitMiB());
+    send({{"ready", true}});
+
+    LineReader requests(workerRequestFd);
+    while (auto line = requests.readLine()) {
+        auto request = json::parse(*line);
+        json results = json::array();
+        bool restart = false;
+        auto & paths = request.at("paths");
+        for (size_t i = 0; i < paths.size(); ++i) {
+            auto path = paths[i].get<AttrPath>();
+            // Tells the coordinator which job to blame if this one kills us.
+            if (i) send({{"at", i}});
+            try {
+                results.push_back(evaluateAttr(*state, args, root, path, apply));
+            } catch (nix::Error & e) {
+                auto message = renderError(e);
+                nix::logger->log(nix::lvlError, nix::fmt("error evaluating '%s': %s", showAttrPath(path), e.msg()));
+                results.push_back({{"job", errorJob(path, message)}});
+            } catch (std::bad_alloc &) {
+                // The evaluator's state is not to be trusted after this: report
+                // the job and hand the rest of the batch to a fresh worker.
+                results.push_back({{"job", errorJob(path, nix::fmt("error: out of memory (the worker's limit is "
+                                                                    "%d MiB, see --max-memory-hard)",
+                                                                    args.effectiveHardLimitMiB()))}});
+                restart = true;
+                break;
+            }
+        }
+
+        for (auto & result : results) {
+            if (!result.contains("job") || result["job"].contains("error")) continue;
+            try {
+                addStoreFields(*store, args, result["job"]);
+            } catch (nix::Error & e) {
+                auto & job = result["job"];
+                job = errorJob(job["attrPath"].get<AttrPath>(), renderError(e));
+            }
+        }
+
+        if (residentMiB() > args.maxMemoryMiB) restart = true;
+        send({{"results", results}, {"restart", restart}});
+        if (restart) break;
+    }
+    return 0;
+}
+
+} // namespace evolive
