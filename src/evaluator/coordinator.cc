@@ -25,7 +25,7 @@ using nlohmann::json;
 
 // Workers evaluate deeply nested derivations (a chain of 20,000 dependencies
 // recurses that deep in the evaluator) on the main thread's stack.
-constexpr rlim_t workerStackBytes = 1024ull * 1024 * 1024;
+constexpr rlim_t workerStackBytes = 512ull * 1024 * 1024;
 
 struct WorkerProcess
 {

@@ -10,11 +10,22 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <pthread.h>
 
 int main(int argc, char ** argv)
 {
     bool isWorker = getenv("EVOLIVE_EVAL_WORKER") != nullptr;
     std::vector<std::string> argvCopy(argv, argv + argc);
+
+    if (isWorker) {
+        // Workers run with a large main-thread stack (see coordinator.cc);
+        // glibc would give every helper thread that much address space too,
+        // which counts against --max-memory-hard.
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 8 * 1024 * 1024);
+        pthread_setattr_default_np(&attr);
+    }
 
     return nix::handleExceptions(argv[0], [&]() {
         nix::initNix();

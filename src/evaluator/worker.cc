@@ -190,7 +190,7 @@ int runWorker(EvalJobsArgs & args)
                 results.push_back(evaluateAttr(*state, args, root, path, apply));
             } catch (nix::Error & e) {
                 auto message = renderError(e);
-                nix::logger->log(nix::lvlError, nix::fmt("error evaluating '%s': %s", showAttrPath(path), e.msg()));
+                nix::logger->log(nix::lvlError, nix::fmt("evaluating '%s': %s", showAttrPath(path), message));
                 results.push_back({{"job", errorJob(path, message)}});
             } catch (std::bad_alloc &) {
                 // The evaluator's state is not to be trusted after this: report

@@ -1,0 +1,31 @@
+// Running evolive-eval-jobs in tests and reading its output.
+#pragma once
+
+#include "subprocess.hh"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace evolive::test {
+
+struct EvalRun
+{
+    Completed process;
+    std::vector<nlohmann::json> lines;          // every stdout line, parsed
+    std::map<std::string, nlohmann::json> jobs; // by attr
+};
+
+// Parses JSON lines; a line that does not parse fails the current test.
+EvalRun parseEvalOutput(Completed process);
+
+// Runs evolive-eval-jobs with `args` and parses what it prints.
+EvalRun evalJobs(const std::vector<std::string> & args);
+
+// The binary under test, and the folder of test data.
+std::string evalJobsBinary();
+std::string testDataDir();
+
+} // namespace evolive::test

@@ -1,0 +1,67 @@
+// Runs a program for a test: argv without a shell, stdout and stderr
+// captured, optionally watched while it runs.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace evolive::test {
+
+struct Completed
+{
+    int exitCode = -1;      // -1 when killed by a signal
+    int signal = 0;
+    std::string out, err;
+};
+
+class Subprocess
+{
+public:
+    // Starts argv[0] (looked up in PATH) with extra environment variables.
+    explicit Subprocess(const std::vector<std::string> & argv, const std::map<std::string, std::string> & env = {});
+    ~Subprocess();
+    Subprocess(const Subprocess &) = delete;
+    Subprocess & operator=(const Subprocess &) = delete;
+
+    pid_t pid() const { return pid_; }
+
+    // Reads output until stderr contains `needle`; false on timeout or exit.
+    bool waitForStderr(const std::string & needle, std::chrono::seconds timeout);
+
+    // Reads everything until the program exits.
+    Completed wait();
+
+private:
+    bool pump(int timeoutMs); // false once both pipes are at end of file
+    pid_t pid_ = -1;
+    int outFd_ = -1, errFd_ = -1;
+    std::string out_, err_;
+};
+
+// Runs to completion.
+Completed runCommand(const std::vector<std::string> & argv, const std::map<std::string, std::string> & env = {});
+
+// A fresh directory under $TMPDIR, removed when the object goes away.
+class TempDir
+{
+public:
+    TempDir();
+    ~TempDir();
+    const std::string & path() const { return path_; }
+    // Writes `content` to `name` inside the directory; returns the full path.
+    std::string write(const std::string & name, const std::string & content) const;
+
+private:
+    std::string path_;
+};
+
+// Reads a whole file.
+std::string readFile(const std::string & path);
+
+// A salt no earlier run used, so that every .drv a test makes is new.
+std::string freshSalt();
+
+} // namespace evolive::test
