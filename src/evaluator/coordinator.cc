@@ -2,6 +2,8 @@
 
 #include "channel.hh"
 #include "constituents.hh"
+#include "drv_batch_store.hh"
+#include "job_info.hh"
 #include "worker.hh"
 
 #include <nix/logging.hh>
@@ -38,6 +40,7 @@ struct WorkerProcess
     std::vector<AttrPath> batch;     // what it is evaluating now
     size_t current = 0;              // index in batch it reported last
     std::string fatal;               // the reason it gave before dying
+    uint64_t written = 0;            // its .drv hand-offs written so far
 
     void closeRequests()
     {
@@ -147,7 +150,7 @@ void Coordinator::dispatch(WorkerProcess & worker)
     json paths = json::array();
     for (auto & p : worker.batch) paths.push_back(p);
     try {
-        writeAll(worker.requestFd, json{{"paths", paths}}.dump() + "\n");
+        writeAll(worker.requestFd, json{{"paths", paths}, {"written", worker.written}}.dump() + "\n");
     } catch (std::system_error &) {
         // It died; its exit is noticed on the reply pipe and the batch is
         // handled there.
@@ -170,32 +173,58 @@ void Coordinator::emit(json job)
 
 void Coordinator::handleResults(WorkerProcess & worker, const json & reply)
 {
+    auto batch = std::move(worker.batch);
+    worker.batch.clear();
     auto & results = reply.at("results");
+    std::vector<json> jobs;
     size_t i = 0;
-    for (; i < results.size() && i < worker.batch.size(); ++i) {
+    for (; i < results.size() && i < batch.size(); ++i) {
         auto & result = results[i];
         if (result.contains("job")) {
-            emit(result["job"]);
+            jobs.push_back(result["job"]);
         } else if (result.contains("children")) {
             for (auto & name : result["children"]) {
-                AttrPath child = worker.batch[i];
+                AttrPath child = batch[i];
                 child.push_back(name.get<std::string>());
                 queue_.push_back(std::move(child));
             }
         }
     }
     // A worker that stopped early leaves the rest to others.
-    for (; i < worker.batch.size(); ++i) queue_.push_front(worker.batch[i]);
-    std::cout.flush();
-    worker.batch.clear();
+    for (; i < batch.size(); ++i) queue_.push_front(batch[i]);
 
     if (reply.value("restart", false)) {
         ++restarts_;
-        nix::logger->log(nix::lvlInfo, nix::fmt("evolive-eval-jobs: restarting a worker (memory above --max-memory-size %d MiB)",
+        nix::logger->log(nix::lvlInfo, nix::fmt("evolive-eval-jobs: restarting a worker (memory above "
+                                                "--max-memory-size %d MiB)",
                                                 args_.maxMemoryMiB));
         worker.exiting = true;
         worker.closeRequests();
+    } else if (!queue_.empty()) {
+        dispatch(worker); // it evaluates the next batch while we write this one's .drv files
     }
+
+    if (reply.contains("drvs")) {
+        try {
+            drvWriter().writeHandedOff(reply["drvs"]);
+            worker.written = reply.value("handOff", worker.written);
+        } catch (nix::Error & e) {
+            for (auto & job : jobs)
+                if (!job.contains("error")) job = errorJob(job["attrPath"].get<AttrPath>(), renderError(e));
+        }
+    }
+    for (auto & job : jobs) emit(std::move(job));
+    std::cout.flush();
+}
+
+DrvBatchStore & Coordinator::drvWriter()
+{
+    if (!drvWriter_) {
+        auto store = DrvBatchStore::open().dynamic_pointer_cast<DrvBatchStore>();
+        if (!store) throw nix::Error("workers handed over .drv files, but the store is not a local store");
+        drvWriter_ = store;
+    }
+    return *drvWriter_;
 }
 
 void Coordinator::handleLine(WorkerProcess & worker, const std::string & line)

@@ -18,6 +18,7 @@
 namespace evolive {
 
 struct WorkerProcess;
+class DrvBatchStore;
 
 class Coordinator
 {
@@ -38,6 +39,7 @@ private:
     void handleExit(WorkerProcess & worker);
     void emit(nlohmann::json job);
     size_t nextBatchSize() const;
+    DrvBatchStore & drvWriter(); // writes the .drv files workers hand over
 
     EvalJobsArgs & args_;
     std::vector<std::string> argv_;
@@ -45,6 +47,7 @@ private:
     std::deque<AttrPath> queue_;
     std::string fatal_;              // why the whole evaluation cannot happen
     size_t jobs_ = 0, errors_ = 0, restarts_ = 0;
+    std::shared_ptr<DrvBatchStore> drvWriter_;
 
     // With --constituents: every job by name, and the aggregates whose named
     // constituents are resolved once all jobs are known.

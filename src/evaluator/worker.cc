@@ -1,6 +1,7 @@
 #include "worker.hh"
 
 #include "channel.hh"
+#include "drv_batch_store.hh"
 #include "job_info.hh"
 
 #include <nix/attr-path.hh>
@@ -150,6 +151,11 @@ json evaluateAttr(nix::EvalState & state, EvalJobsArgs & args, nix::Value * root
     return {{"children", names}};
 }
 
+bool needsDrvsOnDisk(const EvalJobsArgs & args)
+{
+    return !args.gcRootsDir.empty() || args.showInputDrvs || args.checkCacheStatus;
+}
+
 } // namespace
 
 int runWorker(EvalJobsArgs & args)
@@ -157,7 +163,8 @@ int runWorker(EvalJobsArgs & args)
     installFatalSignalHandlers();
     if (args.noInstantiate) nix::settings.readOnlyMode = true;
 
-    auto store = nix::openStore();
+    auto store = DrvBatchStore::open();
+    auto batching = store.dynamic_pointer_cast<DrvBatchStore>();
     auto state = std::make_unique<nix::EvalState>(args.searchPath, store);
 
     nix::Value * root = nullptr;
@@ -179,6 +186,7 @@ int runWorker(EvalJobsArgs & args)
     LineReader requests(workerRequestFd);
     while (auto line = requests.readLine()) {
         auto request = json::parse(*line);
+        if (batching && request.contains("written")) batching->confirmWritten(request["written"].get<uint64_t>());
         json results = json::array();
         bool restart = false;
         auto & paths = request.at("paths");
@@ -203,6 +211,18 @@ int runWorker(EvalJobsArgs & args)
             }
         }
 
+        // The batch's new .drv files go to the coordinator, unless a job
+        // field needs them on disk here and now.
+        json drvs = json::array();
+        try {
+            if (batching && needsDrvsOnDisk(args)) batching->flush();
+            else if (batching) drvs = batching->handOff();
+        } catch (nix::Error & e) {
+            // Without their .drv files the batch's jobs are not jobs.
+            for (auto & result : results)
+                if (result.contains("job") && !result["job"].contains("error"))
+                    result["job"] = errorJob(result["job"]["attrPath"].get<AttrPath>(), renderError(e));
+        }
         for (auto & result : results) {
             if (!result.contains("job") || result["job"].contains("error")) continue;
             try {
@@ -214,7 +234,12 @@ int runWorker(EvalJobsArgs & args)
         }
 
         if (residentMiB() > args.maxMemoryMiB) restart = true;
-        send({{"results", results}, {"restart", restart}});
+        json reply{{"results", results}, {"restart", restart}};
+        if (!drvs.empty()) {
+            reply["drvs"] = std::move(drvs);
+            reply["handOff"] = batching->handOffCount();
+        }
+        send(reply);
         if (restart) break;
     }
     return 0;

@@ -1,15 +1,18 @@
 // A worker process: evaluates the root once, then answers requests from the
 // coordinator, one line each way per batch of attribute paths.
 //
-//   coordinator -> worker (fd 3):  {"paths": [[name, ...], ...]}
+//   coordinator -> worker (fd 3):  {"paths": [[name, ...], ...], "written": k}
 //   worker -> coordinator (fd 4):  {"ready": true} once, or {"fatal": msg}
-//                                  {"results": [r, ...], "restart": bool}
+//                                  {"at": i} before the i-th path (i > 0)
+//                                  {"results": [r, ...], "restart": bool,
+//                                   "drvs": [[name, text, [refs]], ...], "handOff": k}
 //
 // Each result is {"job": {...}} (a derivation or an error line),
 // {"children": [names]} (a set to recurse into) or {"skip": true}. Results
 // come in request order; fewer results than paths means the worker stopped
-// early (out of memory) and the rest must go to another worker. Jobs are
-// reported only after their .drv files are in the store.
+// early (out of memory) and the rest must go to another worker. `drvs` are
+// the batch's new .drv files (see drv_batch_store.hh): the coordinator writes
+// them before it prints the batch's jobs, and confirms with `written`.
 #pragma once
 
 #include "eval_args.hh"

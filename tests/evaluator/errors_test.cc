@@ -50,6 +50,9 @@ TEST(EvalErrors, EachKindIsOneLineAndTheRunGoesOn)
         // A chain of 20,000 dependencies fits in a worker's stack.
         ASSERT_TRUE(run.jobs.count("deepChain"));
         EXPECT_EQ(run.jobs["deepChain"]["name"], "chain-20000") << run.jobs["deepChain"];
+        // ...and all 20,001 .drv files are registered, references first.
+        auto closure = runCommand({"nix-store", "--query", "--requisites", run.jobs["deepChain"].value("drvPath", "")});
+        EXPECT_EQ(std::count(closure.out.begin(), closure.out.end(), '\n'), 20001) << closure.err;
 
         for (auto ok : {"ok", "after", "visibleSet.inner"}) EXPECT_TRUE(run.jobs.count(ok) && run.jobs[ok].contains("drvPath")) << ok;
         for (auto & line : run.lines)
