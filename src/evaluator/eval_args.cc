@@ -157,6 +157,9 @@ void EvalJobsArgs::validate() const
     } else if (releaseExpr.empty()) {
         throw nix::UsageError("no expression to evaluate: give a file, --expr EXPR or --flake REF");
     }
+    if (noInstantiate && (!gcRootsDir.empty() || showInputDrvs || checkCacheStatus))
+        throw nix::UsageError("--no-instantiate writes no .drv files, so it cannot be combined with "
+                              "--gc-roots-dir, --show-input-drvs or --check-cache-status");
     if (effectiveHardLimitMiB() < maxMemoryMiB)
         throw nix::UsageError("--max-memory-hard must not be below --max-memory-size");
 }

@@ -127,7 +127,7 @@ TEST(EvalErrors, MemoryLimitRestartsWorkersBetweenJobs)
 {
     auto salt = freshSalt();
     std::vector<std::string> args{"--workers", "2", "--batch-size", "10", "--arg", "n", "150", "--argstr", "salt", salt,
-                                  testDataDir() + "/synthetic.nix"};
+                                  workloadsDir() + "/synthetic.nix"};
     auto plain = evalJobs(args);
     args.insert(args.begin(), {"--max-memory-size", "1"});
     auto limited = evalJobs(args);

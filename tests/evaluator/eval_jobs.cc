@@ -7,6 +7,7 @@ namespace evolive::test {
 
 std::string evalJobsBinary() { return EVOLIVE_EVAL_JOBS_BINARY; }
 std::string testDataDir() { return EVOLIVE_TEST_DATA_DIR; }
+std::string workloadsDir() { return EVOLIVE_WORKLOADS_DIR; }
 
 EvalRun parseEvalOutput(Completed process)
 {

@@ -24,8 +24,10 @@ EvalRun parseEvalOutput(Completed process);
 // Runs evolive-eval-jobs with `args` and parses what it prints.
 EvalRun evalJobs(const std::vector<std::string> & args);
 
-// The binary under test, and the folder of test data.
+// The binary under test, the folder of test data, and the benchmarks'
+// workloads (bench/workloads), which tests run at small sizes.
 std::string evalJobsBinary();
 std::string testDataDir();
+std::string workloadsDir();
 
 } // namespace evolive::test

@@ -11,7 +11,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string synthetic() { return testDataDir() + "/synthetic.nix"; }
+std::string synthetic() { return workloadsDir() + "/synthetic.nix"; }
 
 std::string trimmed(std::string s)
 {
@@ -211,4 +211,64 @@ TEST(EvalOutput, GcRootsInputDrvsAndCacheStatus)
     EXPECT_TRUE(builds.count(drv));
     EXPECT_TRUE(builds.count(run.jobs["stdenv"]["drvPath"].get<std::string>()));
     EXPECT_EQ(job["neededSubstitutes"], json::array());
+}
+
+TEST(EvalOutput, FlakeOutputsDefaultToHydraJobs)
+{
+    TempDir dir;
+    auto salt = freshSalt();
+    dir.write("flake.nix", R"({
+  outputs = { self }: let
+    mk = name: derivation { inherit name; salt = ")" + salt + R"("; system = "x86_64-linux"; builder = "/bin/sh"; };
+  in {
+    hydraJobs = { hello = mk "hello"; nested = { recurseForDerivations = true; x = mk "x"; }; };
+    checks.x86_64-linux.other = mk "other";
+  };
+})");
+    auto all = evalJobs({"--flake", "path:" + dir.path()});
+    ASSERT_EQ(all.process.exitCode, 0) << all.process.err;
+    EXPECT_EQ(all.jobs.size(), 2u);
+    EXPECT_EQ(all.jobs["hello"]["name"], "hello");
+    EXPECT_EQ(all.jobs["nested.x"]["name"], "x");
+
+    auto checks = evalJobs({"--flake", "path:" + dir.path() + "#checks.x86_64-linux"});
+    ASSERT_EQ(checks.process.exitCode, 0) << checks.process.err;
+    ASSERT_EQ(checks.jobs.size(), 1u);
+    EXPECT_EQ(checks.jobs["other"]["name"], "other");
+}
+
+// The three cache states, with a real build and a real binary cache as the
+// substituter.
+TEST(EvalOutput, CacheStatusIsLocalCachedOrNotBuilt)
+{
+    TempDir dir;
+    auto salt = freshSalt();
+    auto file = dir.write("jobs.nix", R"({ salt }:
+let mk = name: derivation { inherit name salt; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo $name > $out" ]; };
+in { local = mk "local"; cached = mk "cached"; fresh = mk "fresh"; })");
+    auto build = [&](const std::string & attr) {
+        auto r = runCommand({"nix-build", file, "--argstr", "salt", salt, "-A", attr, "--no-out-link", "--option",
+                             "sandbox", "false"});
+        EXPECT_EQ(r.exitCode, 0) << r.err;
+        return r.out.substr(0, r.out.find('\n'));
+    };
+    build("local");
+    auto cachedOut = build("cached");
+    auto cache = dir.path() + "/cache";
+    auto copy = runCommand({"nix", "--extra-experimental-features", "nix-command", "copy", "--to", "file://" + cache,
+                            cachedOut});
+    ASSERT_EQ(copy.exitCode, 0) << copy.err;
+    auto del = runCommand({"nix-store", "--delete", cachedOut});
+    ASSERT_EQ(del.exitCode, 0) << del.err;
+
+    auto run = evalJobs({"--check-cache-status", "--option", "substituters", "file://" + cache, "--option",
+                         "require-sigs", "false", "--argstr", "salt", salt, file});
+    ASSERT_EQ(run.process.exitCode, 0) << run.process.err;
+    EXPECT_EQ(run.jobs["local"]["cacheStatus"], "local");
+    EXPECT_EQ(run.jobs["local"]["neededBuilds"], json::array());
+    EXPECT_EQ(run.jobs["cached"]["cacheStatus"], "cached");
+    EXPECT_EQ(run.jobs["cached"]["neededSubstitutes"], json::array({cachedOut}));
+    EXPECT_EQ(run.jobs["cached"]["neededBuilds"], json::array());
+    EXPECT_EQ(run.jobs["fresh"]["cacheStatus"], "notBuilt");
+    EXPECT_EQ(run.jobs["fresh"]["neededBuilds"], json::array({run.jobs["fresh"]["drvPath"]}));
 }

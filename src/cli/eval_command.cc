@@ -1,0 +1,132 @@
+#include "eval_command.hh"
+
+#include "evaluation.hh"
+#include "fingerprint.hh"
+#include "jobset.hh"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+namespace evolive {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct EvalCommandOptions
+{
+    std::string target;
+    std::string expr;
+    std::string stateDir;
+    size_t workers = 0;
+    int gitTimeout = 60;
+    bool progress = false;
+    bool noProgress = false;
+};
+
+std::string defaultStateDir()
+{
+    if (const char * dir = getenv("EVOLIVE_STATE_DIR")) return dir;
+    if (const char * xdg = getenv("XDG_STATE_HOME")) return std::string(xdg) + "/evolive";
+    if (const char * home = getenv("HOME")) return std::string(home) + "/.local/state/evolive";
+    return "/var/lib/evolive";
+}
+
+// A Nix file (or expression) without a jobset: its folder is a path input
+// named `src`, and the expression is the file.
+Jobset jobsetForFile(const std::string & file)
+{
+    auto absolute = fs::absolute(file);
+    return parseJobset(json{
+        {"inputs", {{"src", {{"type", "path"}, {"path", absolute.parent_path().string()}}}}},
+        {"expression", {{"input", "src"}, {"path", absolute.filename().string()}}},
+    });
+}
+
+Jobset loadJobset(const EvalCommandOptions & o)
+{
+    if (!o.expr.empty()) {
+        // The expression becomes a file named by its hash, so that its
+        // fingerprint is the same every time.
+        auto dir = o.stateDir + "/expressions/" + sha256Hex(o.expr).substr(0, 32);
+        fs::create_directories(dir);
+        std::ofstream(dir + "/default.nix") << o.expr;
+        return jobsetForFile(dir + "/default.nix");
+    }
+    if (fs::path(o.target).extension() == ".nix") return jobsetForFile(o.target);
+    std::ifstream in(o.target);
+    if (!in) throw JobsetError(o.target + ": cannot be read");
+    auto document = json::parse(in, nullptr, false);
+    if (document.is_discarded()) throw JobsetError(o.target + ": not valid JSON");
+    return parseJobset(document, fs::absolute(o.target).parent_path().string());
+}
+
+int runEvalCommand(EvalCommandOptions & o)
+{
+    if (o.target.empty() == o.expr.empty()) {
+        std::cerr << "evolive eval: give a jobset (.json), a Nix file (.nix), or --expr EXPR\n";
+        return 2;
+    }
+    if (o.stateDir.empty()) o.stateDir = defaultStateDir();
+
+    Jobset jobset;
+    try {
+        jobset = loadJobset(o);
+    } catch (std::exception & e) {
+        std::cout << json{{"type", "failed"}, {"stage", "parse"}, {"message", e.what()}}.dump() << std::endl;
+        return 1;
+    }
+    if (o.workers) jobset.options.workers = o.workers;
+
+    EvaluationSettings settings;
+    settings.stateDir = o.stateDir;
+    settings.gitTimeout = std::chrono::seconds(o.gitTimeout);
+    settings.evaluatorDir = fs::canonical("/proc/self/exe").parent_path();
+
+    // Progress goes to the terminal when the stream itself goes elsewhere.
+    bool showProgress = o.progress || (!o.noProgress && isatty(2) && !isatty(1));
+    auto started = std::chrono::steady_clock::now();
+    auto lastShown = started;
+    if (showProgress) {
+        settings.progress = [&](size_t jobs, size_t errors) {
+            auto now = std::chrono::steady_clock::now();
+            if (now - lastShown < std::chrono::milliseconds(200)) return;
+            lastShown = now;
+            double secs = std::chrono::duration<double>(now - started).count();
+            std::fprintf(stderr, "\revaluating: %zu jobs, %zu errors, %.0f jobs/s   ", jobs, errors,
+                         secs > 0 ? jobs / secs : 0.0);
+        };
+    }
+    bool ok = runEvaluation(jobset, settings, [&](const json & message) {
+        std::cout << message.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+        auto type = message.value("type", "");
+        if (type != "job") std::cout.flush();
+        if (showProgress && (type == "finished" || type == "failed")) std::fprintf(stderr, "\r\033[K");
+    });
+    std::cout.flush();
+    return ok ? 0 : 1;
+}
+
+} // namespace
+
+void addEvalCommand(CLI::App & app)
+{
+    auto options = std::make_shared<EvalCommandOptions>();
+    auto * cmd = app.add_subcommand("eval", "Evaluate a jobset and print its jobs as JSON lines");
+    cmd->add_option("target", options->target, "a jobset (.json) or a Nix file (.nix)");
+    cmd->add_option("--expr", options->expr, "evaluate this Nix expression instead");
+    cmd->add_option("--state-dir", options->stateDir,
+                    "git mirrors, checkouts and logs (default: $EVOLIVE_STATE_DIR, else ~/.local/state/evolive)");
+    cmd->add_option("--workers", options->workers, "evaluation workers (overrides the jobset's options)");
+    cmd->add_option("--git-timeout", options->gitTimeout, "seconds before a git command is given up (default 60)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_flag("--progress", options->progress, "show progress on stderr");
+    cmd->add_flag("--no-progress", options->noProgress, "never show progress");
+    cmd->callback([options]() { throw CLI::RuntimeError(runEvalCommand(*options)); });
+}
+
+} // namespace evolive

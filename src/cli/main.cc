@@ -1,0 +1,18 @@
+// evolive: one entrypoint for the evaluation service's commands.
+#include "eval_command.hh"
+
+#include <CLI/CLI.hpp>
+
+int main(int argc, char ** argv)
+{
+    CLI::App app{"evolive: an evaluation service for Nix jobsets"};
+    app.set_version_flag("--version", std::string("evolive ") + EVOLIVE_VERSION);
+    app.require_subcommand(1);
+    evolive::addEvalCommand(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError & e) {
+        return app.exit(e);
+    }
+    return 0;
+}

@@ -1,0 +1,261 @@
+#include "evaluation.hh"
+
+#include "channel.hh"
+#include "git_fetcher.hh"
+#include "process.hh"
+
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace evolive {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double secondsSince(Clock::time_point start)
+{
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string utcDate(int64_t seconds)
+{
+    time_t t = seconds;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y%m%d%H%M%S", &tm);
+    return buf;
+}
+
+// The argument a path-bearing input gives the expression, as Hydra does.
+std::string inputAttrs(const ResolvedInput & input)
+{
+    std::string attrs = "{ outPath = /. + " + nixString(input.path) + ";";
+    if (input.git) {
+        auto & g = *input.git;
+        attrs += " rev = " + nixString(g.rev) + "; shortRev = " + nixString(g.rev.substr(0, 7)) + ";";
+        if (g.revCount) attrs += " revCount = " + std::to_string(*g.revCount) + ";";
+        attrs += " lastModified = " + std::to_string(g.lastModified) + ";";
+        attrs += " lastModifiedDate = " + nixString(utcDate(g.lastModified)) + ";";
+        attrs += std::string(" submodules = ") + (g.submodules ? "true" : "false") + ";";
+    }
+    return attrs + " }";
+}
+
+json describeInput(const ResolvedInput & input)
+{
+    json d{{"type", inputTypeName(input.spec.type)}};
+    if (input.git) {
+        auto & g = *input.git;
+        d["url"] = input.spec.git.url;
+        if (!input.spec.git.ref.empty()) d["ref"] = input.spec.git.ref;
+        d["rev"] = g.rev;
+        if (g.revCount) d["revCount"] = *g.revCount;
+        d["lastModified"] = g.lastModified;
+        d["shallow"] = g.shallow;
+        d["submodules"] = g.submodules;
+        d["path"] = input.path;
+    } else if (input.spec.type == InputType::Path) {
+        d["path"] = input.path;
+        d["contentHash"] = input.contentHash;
+    } else {
+        d["value"] = input.spec.value;
+    }
+    return d;
+}
+
+std::string findEvaluator(const EvaluationSettings & settings, const std::string & name)
+{
+    if (name == "evolive-eval-jobs" && !settings.evaluatorDir.empty()) {
+        auto sibling = settings.evaluatorDir + "/" + name;
+        if (access(sibling.c_str(), X_OK) == 0) return sibling;
+    }
+    if (const char * path = getenv("PATH")) {
+        std::string dirs = path;
+        size_t start = 0;
+        while (start <= dirs.size()) {
+            auto end = dirs.find(':', start);
+            auto candidate = dirs.substr(start, end - start) + "/" + name;
+            if (access(candidate.c_str(), X_OK) == 0) return candidate;
+            if (end == std::string::npos) break;
+            start = end + 1;
+        }
+    }
+    throw JobsetError("evaluator '" + name + "' not found (looked next to evolive and in PATH)");
+}
+
+std::string lastLines(const std::string & file, size_t n)
+{
+    std::ifstream in(file);
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    std::string out;
+    for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i) out += lines[i] + "\n";
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+}
+
+} // namespace
+
+std::string nixString(const std::string & s)
+{
+    std::string out = "\"";
+    for (size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (c == '"' || c == '\\') out += '\\';
+        if (c == '$' && i + 1 < s.size() && s[i + 1] == '{') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::string expressionFile(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs)
+{
+    auto & input = inputs.at(jobset.expression.input);
+    std::error_code ec;
+    auto root = fs::canonical(input.path, ec);
+    if (ec) throw JobsetError("expression.input: '" + input.path + "' cannot be read: " + ec.message());
+    auto file = fs::canonical(root / jobset.expression.path, ec);
+    if (ec) throw JobsetError("expression.path: '" + jobset.expression.path + "' does not exist in input '" +
+                              jobset.expression.input + "'");
+    auto rel = file.lexically_relative(root);
+    if (rel.empty() || *rel.begin() == "..")
+        throw JobsetError("expression.path: '" + jobset.expression.path + "' leads outside input '" +
+                          jobset.expression.input + "' (through a symlink)");
+    if (!fs::is_regular_file(file)) throw JobsetError("expression.path: '" + jobset.expression.path + "' is not a file");
+    return file;
+}
+
+std::vector<std::string> evaluatorArguments(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs,
+                                            const std::string & file)
+{
+    std::vector<std::string> args;
+    auto & o = jobset.options;
+    args.insert(args.end(), {"--workers", std::to_string(o.workers), "--max-memory-size", std::to_string(o.maxMemoryMiB)});
+    if (o.meta) args.push_back("--meta");
+    if (o.constituents) args.push_back("--constituents");
+    if (o.forceRecurse) args.push_back("--force-recurse");
+    if (o.checkCacheStatus) args.push_back("--check-cache-status");
+    if (o.showTrace) args.push_back("--show-trace");
+    for (auto & [name, input] : inputs) {
+        switch (input.spec.type) {
+        case InputType::Git:
+        case InputType::Path:
+            args.insert(args.end(), {"-I", name + "=" + input.path, "--arg", name, inputAttrs(input)});
+            break;
+        case InputType::Nix:
+            args.insert(args.end(), {"--arg", name, input.spec.value.get<std::string>()});
+            break;
+        case InputType::Json:
+            args.insert(args.end(), {"--arg", name, "builtins.fromJSON " + nixString(input.spec.value.dump())});
+            break;
+        case InputType::String:
+            args.insert(args.end(), {"--argstr", name, input.spec.value.get<std::string>()});
+            break;
+        case InputType::Boolean:
+            args.insert(args.end(), {"--arg", name, input.spec.value.get<bool>() ? "true" : "false"});
+            break;
+        }
+    }
+    args.push_back(file);
+    return args;
+}
+
+bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
+                   const std::function<void(const json &)> & emit)
+{
+    auto started = Clock::now();
+    std::string stage = "fetch";
+    std::string fingerprint;
+    try {
+        GitFetcher fetcher(settings.stateDir, settings.gitTimeout);
+        std::map<std::string, ResolvedInput> inputs;
+        for (auto & [name, spec] : jobset.inputs) {
+            ResolvedInput input{spec};
+            if (spec.type == InputType::Git) {
+                input.git = fetcher.fetch(spec.git, fetcher.resolve(spec.git));
+                input.path = input.git->path;
+            } else if (spec.type == InputType::Path) {
+                if (!fs::is_directory(spec.path))
+                    throw JobsetError("inputs." + name + ".path: '" + spec.path + "' is not a directory");
+                input.path = spec.path;
+                input.contentHash = hashDirectory(spec.path);
+            }
+            inputs.emplace(name, std::move(input));
+        }
+        stage = "prepare";
+        auto file = expressionFile(jobset, inputs);
+        fingerprint = fingerprintOf(fingerprintDocument(jobset, inputs));
+        double fetchSeconds = secondsSince(started);
+
+        fs::create_directories(settings.stateDir + "/logs");
+        auto logPath = settings.stateDir + "/logs/" + fingerprint + ".log";
+        json described = json::object();
+        for (auto & [name, input] : inputs) described[name] = describeInput(input);
+        {
+            std::ofstream log(logPath, std::ios::trunc);
+            log << "evolive: evaluation " << fingerprint << "\n" << "inputs: " << described.dump() << "\n";
+        }
+        emit({{"type", "started"},
+              {"fingerprint", fingerprint},
+              {"cached", false},
+              {"inputs", described},
+              {"expression", {{"input", jobset.expression.input}, {"path", jobset.expression.path}}},
+              {"evaluator", jobset.options.evaluator},
+              {"log", logPath}});
+
+        stage = "evaluate";
+        ProcessSpec spec;
+        spec.argv = {findEvaluator(settings, jobset.options.evaluator)};
+        auto args = evaluatorArguments(jobset, inputs, file);
+        spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+        int logFd = ::open(logPath.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (logFd < 0) throw std::runtime_error("cannot open " + logPath);
+        auto evalStarted = Clock::now();
+        ChildProcess evaluator(spec, logFd);
+        ::close(logFd);
+
+        size_t jobs = 0, errors = 0;
+        LineReader reader(evaluator.stdoutFd());
+        while (auto line = reader.readLine()) {
+            auto job = json::parse(*line, nullptr, false);
+            if (job.is_discarded() || !job.is_object()) continue; // not a job line; it is in the log
+            ++jobs;
+            if (job.contains("error")) ++errors;
+            job["type"] = "job";
+            emit(job);
+            if (settings.progress) settings.progress(jobs, errors);
+        }
+        int status = evaluator.wait();
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            auto tail = lastLines(logPath, 20);
+            throw std::runtime_error("the evaluator failed (" +
+                                     std::string(WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                                                     : "exit status " + std::to_string(WEXITSTATUS(status))) +
+                                     ")" + (tail.empty() ? "" : ":\n" + tail));
+        }
+        emit({{"type", "finished"},
+              {"fingerprint", fingerprint},
+              {"jobs", jobs},
+              {"errors", errors},
+              {"durations", {{"fetch", fetchSeconds}, {"evaluate", secondsSince(evalStarted)}, {"total", secondsSince(started)}}}});
+        return true;
+    } catch (std::exception & e) {
+        json failed{{"type", "failed"}, {"stage", stage}, {"message", e.what()}};
+        if (!fingerprint.empty()) failed["fingerprint"] = fingerprint;
+        emit(failed);
+        return false;
+    }
+}
+
+} // namespace evolive

@@ -1,0 +1,114 @@
+#include "fingerprint.hh"
+
+#include <filesystem>
+#include <fstream>
+#include <sodium.h>
+#include <vector>
+
+namespace evolive {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string hex(const unsigned char * bytes, size_t n)
+{
+    static const char * digits = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < n; ++i) {
+        out += digits[bytes[i] >> 4];
+        out += digits[bytes[i] & 15];
+    }
+    return out;
+}
+
+} // namespace
+
+std::string sha256Hex(const std::string & data)
+{
+    unsigned char out[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(out, (const unsigned char *) data.data(), data.size());
+    return hex(out, sizeof out);
+}
+
+std::string hashDirectory(const std::string & root)
+{
+    std::vector<fs::path> entries;
+    for (auto & entry : fs::recursive_directory_iterator(root)) entries.push_back(entry.path());
+    std::sort(entries.begin(), entries.end());
+
+    crypto_hash_sha256_state state;
+    crypto_hash_sha256_init(&state);
+    auto feed = [&](const std::string & s) {
+        // Length-prefixed, so that no two trees give the same byte stream.
+        uint64_t n = s.size();
+        crypto_hash_sha256_update(&state, (const unsigned char *) &n, sizeof n);
+        crypto_hash_sha256_update(&state, (const unsigned char *) s.data(), s.size());
+    };
+    for (auto & p : entries) {
+        auto rel = fs::relative(p, root).string();
+        auto status = fs::symlink_status(p);
+        if (fs::is_symlink(status)) {
+            feed("symlink");
+            feed(rel);
+            feed(fs::read_symlink(p).string());
+        } else if (fs::is_directory(status)) {
+            feed("directory");
+            feed(rel);
+        } else if (fs::is_regular_file(status)) {
+            bool executable = (status.permissions() & fs::perms::owner_exec) != fs::perms::none;
+            feed(executable ? "executable" : "regular");
+            feed(rel);
+            std::ifstream in(p, std::ios::binary);
+            std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            feed(sha256Hex(contents));
+        }
+    }
+    unsigned char out[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&state, out);
+    return hex(out, sizeof out);
+}
+
+json fingerprintDocument(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs)
+{
+    json ins = json::object();
+    for (auto & [name, input] : inputs) {
+        json i{{"type", inputTypeName(input.spec.type)}};
+        switch (input.spec.type) {
+        case InputType::Git:
+            i["url"] = input.spec.git.url;
+            i["rev"] = input.git->rev;
+            i["shallow"] = input.spec.git.shallow;
+            i["submodules"] = input.spec.git.submodules;
+            break;
+        case InputType::Path:
+            i["path"] = input.spec.path;
+            i["contentHash"] = input.contentHash;
+            break;
+        default:
+            i["value"] = input.spec.value;
+        }
+        ins[name] = i;
+    }
+    auto & o = jobset.options;
+    return json{
+        {"version", 1},
+        {"inputs", ins},
+        {"expression", {{"input", jobset.expression.input}, {"path", jobset.expression.path}}},
+        {"options",
+         {{"meta", o.meta},
+          {"constituents", o.constituents},
+          {"forceRecurse", o.forceRecurse},
+          {"checkCacheStatus", o.checkCacheStatus},
+          {"showTrace", o.showTrace},
+          {"evaluator", o.evaluator}}},
+    };
+}
+
+std::string fingerprintOf(const json & document)
+{
+    return sha256Hex(document.dump());
+}
+
+} // namespace evolive

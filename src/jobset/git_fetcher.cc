@@ -1,0 +1,179 @@
+#include "git_fetcher.hh"
+
+#include "fingerprint.hh"
+#include "process.hh"
+
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace evolive {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string trim(std::string s)
+{
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+// An exclusive lock on a file, held for the object's lifetime: one process
+// at a time updates a mirror.
+class FileLock
+{
+public:
+    explicit FileLock(const std::string & path)
+    {
+        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd_ < 0 || flock(fd_, LOCK_EX) != 0) throw FetchError("cannot lock " + path);
+    }
+    ~FileLock() { ::close(fd_); }
+
+private:
+    int fd_;
+};
+
+} // namespace
+
+GitFetcher::GitFetcher(std::string stateDir, std::chrono::seconds timeout)
+    : root_(std::move(stateDir) + "/git"), timeout_(timeout)
+{
+    fs::create_directories(root_ + "/mirrors");
+    fs::create_directories(root_ + "/checkouts");
+}
+
+std::string GitFetcher::git(const std::vector<std::string> & args, const std::string & what,
+                            const std::optional<std::string> & cwd) const
+{
+    ProcessSpec spec;
+    spec.argv = {"git"};
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    spec.cwd = cwd;
+    spec.timeout = timeout_;
+    spec.env = {
+        {"GIT_TERMINAL_PROMPT", "0"},
+        {"GIT_ASKPASS", "/bin/false"},
+        {"SSH_ASKPASS", "/bin/false"},
+        {"GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=" + std::to_string(timeout_.count())},
+        {"GIT_ALLOW_PROTOCOL", "https:http:ssh:git:file"},
+        {"GIT_CONFIG_NOSYSTEM", "1"},
+        {"GIT_CONFIG_GLOBAL", "/dev/null"},
+        {"LC_ALL", "C"},
+    };
+    auto result = runProcess(spec);
+    if (!result.ok()) {
+        auto err = trim(result.err);
+        throw FetchError(what + ": git " + result.describe(timeout_) + (err.empty() ? "" : ": " + err));
+    }
+    return result.out;
+}
+
+bool GitFetcher::gitOk(const std::vector<std::string> & args, const std::optional<std::string> & cwd) const
+{
+    try {
+        git(args, "", cwd);
+        return true;
+    } catch (FetchError &) {
+        return false;
+    }
+}
+
+std::string GitFetcher::mirrorFor(const std::string & url) const
+{
+    return root_ + "/mirrors/" + sha256Hex(url).substr(0, 32) + ".git";
+}
+
+std::string GitFetcher::resolve(const GitSource & source) const
+{
+    if (!source.rev.empty()) return source.rev;
+    std::string ref = source.ref.empty() ? "HEAD" : source.ref;
+    // The second pattern lists the commit an annotated tag points to.
+    auto out = git({"ls-remote", "--", source.url, ref, ref + "^{}"}, "resolving '" + ref + "' of " + source.url);
+    std::map<std::string, std::string> refs;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        auto tab = line.find('\t');
+        if (tab != std::string::npos) refs[line.substr(tab + 1)] = line.substr(0, tab);
+    }
+    // A bare name can match a branch and a tag: the branch wins, as in git;
+    // an annotated tag stands for the commit it points to.
+    std::string best;
+    for (auto & candidate : {ref, "refs/heads/" + ref, "refs/tags/" + ref + "^{}", "refs/tags/" + ref}) {
+        if (auto i = refs.find(candidate); i != refs.end()) {
+            best = i->second;
+            break;
+        }
+    }
+    if (best.empty()) throw FetchError("ref '" + ref + "' does not exist in " + source.url);
+    return best;
+}
+
+FetchedGit GitFetcher::fetch(const GitSource & source, const std::string & rev) const
+{
+    auto mirror = mirrorFor(source.url);
+    FileLock lock(mirror + ".lock");
+    if (!fs::exists(mirror + "/HEAD")) {
+        fs::remove_all(mirror);
+        git({"init", "--quiet", "--bare", "--", mirror}, "creating the mirror of " + source.url);
+    }
+
+    bool shallowMirror = fs::exists(mirror + "/shallow");
+    bool emptyMirror = trim(git({"-C", mirror, "for-each-ref", "--count=1", "refs/evolive"}, "reading the mirror")).empty();
+    bool have = gitOk({"-C", mirror, "cat-file", "-e", rev + "^{commit}"});
+    bool unshallow = !source.shallow && shallowMirror;
+    if (!have || unshallow) {
+        std::vector<std::string> args{"-C", mirror, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"};
+        // A full mirror stays full (and then only new objects come);
+        // otherwise a shallow fetch takes just the one commit.
+        if (source.shallow && (emptyMirror || shallowMirror)) args.push_back("--depth=1");
+        if (unshallow) args.push_back("--unshallow");
+        args.insert(args.end(), {"--", source.url, rev});
+        git(args, "fetching " + rev + " from " + source.url);
+        // Keep what was fetched reachable for later evaluations.
+        git({"-C", mirror, "update-ref", "refs/evolive/" + rev, rev}, "recording " + rev);
+    }
+
+    FetchedGit fetched;
+    fetched.rev = rev;
+    fetched.submodules = source.submodules;
+    fetched.shallow = fs::exists(mirror + "/shallow");
+    fetched.lastModified = std::stoll(trim(git({"-C", mirror, "log", "-1", "--format=%ct", rev, "--"}, "reading " + rev)));
+    if (!fetched.shallow)
+        fetched.revCount = std::stoull(trim(git({"-C", mirror, "rev-list", "--count", rev, "--"}, "counting " + rev)));
+
+    auto checkout = root_ + "/checkouts/" + rev + (source.submodules ? "-submodules" : "");
+    if (!fs::exists(checkout + ".complete")) {
+        auto tmp = checkout + ".tmp-" + std::to_string(getpid());
+        fs::remove_all(tmp);
+        // A repository borrowing the mirror's objects (it has no branches
+        // for `git clone --shared` to follow).
+        git({"init", "--quiet", "--", tmp}, "checking out " + rev);
+        std::ofstream(tmp + "/.git/objects/info/alternates") << mirror << "/objects\n";
+        if (fs::exists(mirror + "/shallow")) fs::copy_file(mirror + "/shallow", tmp + "/.git/shallow");
+        git({"-C", tmp, "checkout", "--quiet", "--detach", rev, "--"}, "checking out " + rev);
+        if (source.submodules) {
+            // Relative submodule URLs are relative to the original remote.
+            git({"-C", tmp, "remote", "add", "origin", "--", source.url}, "setting the origin");
+            git({"-C", tmp, "submodule", "update", "--quiet", "--init", "--recursive"},
+                "fetching the submodules of " + rev);
+        }
+        // The source tree only, as Nix's fetchGit gives it: no .git anywhere.
+        std::vector<fs::path> dotGits;
+        for (auto & entry : fs::recursive_directory_iterator(tmp))
+            if (entry.path().filename() == ".git") dotGits.push_back(entry.path());
+        for (auto & p : dotGits) fs::remove_all(p);
+        fs::remove_all(checkout);
+        fs::rename(tmp, checkout);
+        std::ofstream(checkout + ".complete").close();
+    }
+    fetched.path = checkout;
+    return fetched;
+}
+
+} // namespace evolive
