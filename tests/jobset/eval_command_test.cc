@@ -214,6 +214,23 @@ TEST_F(GitJobset, MirrorFetchesOnlyWhatIsNew)
     EXPECT_EQ(objects(), after);
 }
 
+TEST_F(GitJobset, ConcurrentEvaluationsShareTheMirrorSafely)
+{
+    auto file = jobset({{"type", "git"}, {"url", url("?ref=main")}, {"shallow", false}});
+    std::vector<std::unique_ptr<Subprocess>> runs;
+    for (int i = 0; i < 3; ++i)
+        runs.push_back(std::make_unique<Subprocess>(std::vector<std::string>{EVOLIVE_BINARY, "eval", "--state-dir", state, file}));
+    std::set<std::string> fingerprints;
+    for (auto & run : runs) {
+        auto done = run->wait();
+        ASSERT_EQ(done.exitCode, 0) << done.out << done.err;
+        auto started = json::parse(done.out.substr(0, done.out.find('\n')));
+        fingerprints.insert(started["fingerprint"].get<std::string>());
+        EXPECT_EQ(started["inputs"]["src"]["revCount"], 3);
+    }
+    EXPECT_EQ(fingerprints.size(), 1u);
+}
+
 TEST_F(GitJobset, SubmodulesAreFetchedWhenAskedFor)
 {
     auto sub = dir.path() + "/sub";
