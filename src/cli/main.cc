@@ -1,7 +1,9 @@
 // evolive: one entrypoint for the evaluation service's commands.
 #include "eval_command.hh"
+#include "push_command.hh"
 
 #include <CLI/CLI.hpp>
+#include <sodium.h>
 
 int main(int argc, char ** argv)
 {
@@ -9,6 +11,8 @@ int main(int argc, char ** argv)
     app.set_version_flag("--version", std::string("evolive ") + EVOLIVE_VERSION);
     app.require_subcommand(1);
     evolive::addEvalCommand(app);
+    evolive::addPushCommand(app);
+    if (sodium_init() < 0) return 1;
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {

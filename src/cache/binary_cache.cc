@@ -1,0 +1,55 @@
+#include "binary_cache.hh"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace evolive::cache {
+
+namespace fs = std::filesystem;
+
+DirectoryCache::DirectoryCache(std::string root) : root_(fs::absolute(root).lexically_normal().string())
+{
+    fs::create_directories(root_ + "/nar");
+    if (!exists("nix-cache-info"))
+        put("nix-cache-info", "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n", "text/x-nix-cache-info");
+}
+
+bool DirectoryCache::exists(const std::string & key)
+{
+    return fs::exists(root_ + "/" + key);
+}
+
+void DirectoryCache::put(const std::string & key, std::string_view data, const std::string &)
+{
+    // A temporary file renamed into place: a reader (or a crash) never
+    // sees a partial file under `key`.
+    auto target = root_ + "/" + key;
+    auto tmp = target + ".tmp-" + std::to_string(getpid());
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + strerror(errno));
+    size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            close(fd);
+            unlink(tmp.c_str());
+            throw std::runtime_error("cannot write " + tmp + ": " + strerror(errno));
+        }
+        done += n;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        unlink(tmp.c_str());
+        throw std::runtime_error("cannot write " + tmp + ": " + strerror(errno));
+    }
+    if (rename(tmp.c_str(), target.c_str()) != 0) {
+        unlink(tmp.c_str());
+        throw std::runtime_error("cannot rename " + tmp + ": " + strerror(errno));
+    }
+}
+
+} // namespace evolive::cache

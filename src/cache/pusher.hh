@@ -1,0 +1,64 @@
+// Pushes the closures of .drv files into a binary cache, dependencies
+// before dependents, so that the cache is consistent at every moment: a
+// path's narinfo is written only after its NAR and after every path it
+// references is in the cache. A path already in the cache is never
+// uploaded again; what was seen present is remembered (PresenceCache).
+#pragma once
+
+#include "binary_cache.hh"
+#include "daemon_client.hh"
+#include "signing_key.hh"
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace evolive::cache {
+
+// Paths known to be in the cache (their narinfo written or seen). In
+// memory; a Redis-backed one shares it between processes (planned).
+class PresenceCache
+{
+public:
+    bool known(const std::string & path) const { return present_.count(path) > 0; }
+    void remember(const std::string & path) { present_.insert(path); }
+
+private:
+    std::set<std::string> present_;
+};
+
+struct PushSummary
+{
+    std::vector<std::string> uploaded;     // in upload order
+    std::vector<std::string> present;      // already in the cache
+    uint64_t narBytes = 0;                 // uncompressed, of the uploaded paths
+    uint64_t fileBytes = 0;                // compressed, as stored
+};
+
+class Pusher
+{
+public:
+    Pusher(nix::DaemonConnection & daemon, BinaryCache & cache, PresenceCache & presence,
+           std::optional<nix::SigningKey> key, std::string compression = "zstd");
+
+    // The closure of `roots`, in an order where every path comes after the
+    // paths it references. Throws std::runtime_error for a path that is not
+    // in the store (or not a store path).
+    std::vector<nix::PathInfo> closure(const std::vector<std::string> & roots);
+
+    // Pushes the closure of `roots`. Throws on the first failure; what was
+    // uploaded before it stays valid (its references are all there).
+    PushSummary push(const std::vector<std::string> & roots);
+
+private:
+    void upload(const nix::PathInfo & info, PushSummary & summary);
+
+    nix::DaemonConnection & daemon_;
+    BinaryCache & cache_;
+    PresenceCache & presence_;
+    std::optional<nix::SigningKey> key_;
+    std::string compression_;
+};
+
+} // namespace evolive::cache

@@ -1,0 +1,199 @@
+// Pushing to a binary cache, read back by an unmodified `nix`; the NAR
+// writer and hash encodings against Nix's own tools.
+#include "hash.hh"
+#include "nar_writer.hh"
+#include "subprocess.hh"
+
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+#include <thread>
+
+using namespace evolive::test;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::vector<std::string> nixCommand{"nix", "--extra-experimental-features", "nix-command"};
+
+Completed nixCmd(std::vector<std::string> args)
+{
+    auto argv = nixCommand;
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv);
+}
+
+std::string firstLine(const std::string & s) { return s.substr(0, s.find('\n')); }
+
+// A nix-daemon of our own, on a socket in a temporary folder.
+class NixDaemon
+{
+public:
+    explicit NixDaemon(const std::string & dir) : socket_(dir + "/daemon.sock")
+    {
+        process_ = std::make_unique<Subprocess>(std::vector<std::string>{"nix-daemon"},
+                                                std::map<std::string, std::string>{{"NIX_DAEMON_SOCKET_PATH", socket_}});
+        for (int i = 0; i < 200 && !fs::exists(socket_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (!fs::exists(socket_)) throw std::runtime_error("nix-daemon did not start");
+    }
+    const std::string & socket() const { return socket_; }
+
+private:
+    std::string socket_;
+    std::unique_ptr<Subprocess> process_;
+};
+
+class Push : public ::testing::Test
+{
+protected:
+    TempDir dir;
+    std::string salt = freshSalt();
+    std::unique_ptr<NixDaemon> daemon;
+    std::string cache, secretKey, publicKey;
+
+    void SetUp() override
+    {
+        daemon = std::make_unique<NixDaemon>(dir.path());
+        cache = dir.path() + "/cache";
+        auto keys = runCommand({"nix-store", "--generate-binary-cache-key", "evolive-test-1", dir.path() + "/sk",
+                                dir.path() + "/pk"});
+        ASSERT_EQ(keys.exitCode, 0) << keys.err;
+        secretKey = dir.path() + "/sk";
+        publicKey = readFile(dir.path() + "/pk");
+    }
+
+    Completed push(std::vector<std::string> paths, std::vector<std::string> extra = {})
+    {
+        std::vector<std::string> argv{EVOLIVE_BINARY, "push", "--json", "--to", cache, "--key", secretKey,
+                                      "--daemon-socket", daemon->socket()};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        argv.insert(argv.end(), paths.begin(), paths.end());
+        return runCommand(argv);
+    }
+
+    std::string instantiate(const std::string & attr)
+    {
+        auto r = runCommand({"nix-instantiate", EXAMPLES_DIR "/release.nix", "-A", attr, "--argstr", "salt", salt});
+        EXPECT_EQ(r.exitCode, 0) << r.err;
+        return firstLine(r.out);
+    }
+};
+
+} // namespace
+
+TEST(NarWriter, MatchesNixStoreDump)
+{
+    TempDir dir;
+    auto root = dir.path() + "/tree";
+    dir.write("tree/regular", "contents\n");
+    dir.write("tree/empty", "");
+    dir.write("tree/exec", "#!/bin/sh\n");
+    chmod((root + "/exec").c_str(), 0755);
+    dir.write("tree/B-upper", "sorts before lower case by byte");
+    dir.write("tree/a-lower", "a");
+    dir.write("tree/ü-unicode", "after ASCII by byte");
+    dir.write("tree/nested/deeper/file", std::string(100000, 'x'));
+    fs::create_directories(root + "/empty-dir");
+    fs::create_symlink("regular", root + "/link");
+    fs::create_symlink("/nonexistent/target", root + "/dangling");
+
+    for (auto path : {root, root + "/regular", root + "/link", root + "/empty"}) {
+        SCOPED_TRACE(path);
+        std::string ours;
+        evolive::nix::writeNar(path, [&](std::string_view d) { ours.append(d); });
+        auto theirs = runCommand({"nix-store", "--dump", path});
+        ASSERT_EQ(theirs.exitCode, 0) << theirs.err;
+        EXPECT_EQ(ours.size(), theirs.out.size());
+        EXPECT_TRUE(ours == theirs.out);
+    }
+}
+
+TEST(Hashes, NixBase32MatchesNixHash)
+{
+    for (std::string data : std::vector<std::string>{"", "abc", std::string(1000, 'z')}) {
+        evolive::nix::Sha256Sink h;
+        h(data);
+        auto hash = h.finish();
+        auto hex = evolive::nix::toBase16(hash);
+        auto theirs = runCommand({"nix-hash", "--type", "sha256", "--to-base32", hex});
+        ASSERT_EQ(theirs.exitCode, 0) << theirs.err;
+        EXPECT_EQ(evolive::nix::toNixBase32(hash), firstLine(theirs.out));
+        EXPECT_EQ(evolive::nix::fromBase16(hex), hash);
+    }
+}
+
+TEST_F(Push, ClosureIsReadableByNixAndNotUploadedTwice)
+{
+    auto drv = instantiate("curl");
+    auto first = push({drv});
+    ASSERT_EQ(first.exitCode, 0) << first.err;
+    auto summary = json::parse(first.out);
+    EXPECT_EQ(summary["uploaded"], 3); // zlib, openssl, curl
+    EXPECT_EQ(summary["present"], 0);
+
+    auto listed = nixCmd({"path-info", "--derivation", "--recursive", "--store", "file://" + cache, drv});
+    ASSERT_EQ(listed.exitCode, 0) << listed.err;
+    auto local = runCommand({"nix-store", "--query", "--requisites", drv});
+    std::set<std::string> a, b;
+    std::istringstream la(listed.out), lb(local.out);
+    for (std::string l; std::getline(la, l);) a.insert(l);
+    for (std::string l; std::getline(lb, l);) b.insert(l);
+    EXPECT_EQ(a, b);
+
+    auto root = dir.path() + "/other-store";
+    auto copy = nixCmd({"copy", "--derivation", "--from", "file://" + cache, "--to", "local?root=" + root, drv});
+    ASSERT_EQ(copy.exitCode, 0) << copy.err;
+    EXPECT_TRUE(fs::exists(root + drv));
+    EXPECT_EQ(readFile(root + drv), readFile(drv));
+
+    // Everything present: nothing is uploaded again, and the cache still reads.
+    auto second = push({drv, instantiate("openssl")});
+    ASSERT_EQ(second.exitCode, 0) << second.err;
+    EXPECT_EQ(json::parse(second.out)["uploaded"], 0);
+    EXPECT_EQ(json::parse(second.out)["present"], 3);
+}
+
+TEST_F(Push, SignaturesVerifyWithTheRightKeyOnly)
+{
+    // A built output is not content-addressed, so Nix checks its signature.
+    TempDir work;
+    auto file = work.write("built.nix", "{ salt }: derivation { name = \"signed\"; inherit salt; system = "
+                                        "\"x86_64-linux\"; builder = \"/bin/sh\"; args = [ \"-c\" \"echo hi > $out\" ]; }");
+    auto built = runCommand({"nix-build", file, "--argstr", "salt", salt, "--no-out-link", "--option", "sandbox", "false"});
+    ASSERT_EQ(built.exitCode, 0) << built.err;
+    auto out = firstLine(built.out);
+    for (auto compression : {"zstd", "xz", "none"}) {
+        SCOPED_TRACE(compression);
+        cache = dir.path() + "/cache-" + compression;
+        auto pushed = push({out}, {"--compression", compression});
+        ASSERT_EQ(pushed.exitCode, 0) << pushed.err;
+        auto good = nixCmd({"store", "verify", "--store", "file://" + cache, "--trusted-public-keys", publicKey, out});
+        EXPECT_EQ(good.exitCode, 0) << good.err;
+        auto other = runCommand({"nix-store", "--generate-binary-cache-key", "other-1", dir.path() + "/sk2",
+                                 dir.path() + "/pk2"});
+        auto bad = nixCmd({"store", "verify", "--store", "file://" + cache, "--trusted-public-keys",
+                           readFile(dir.path() + "/pk2"), out});
+        EXPECT_NE(bad.exitCode, 0) << "a cache signed with another key was accepted";
+        EXPECT_NE(bad.err.find("untrusted"), std::string::npos) << bad.err;
+    }
+}
+
+TEST_F(Push, BadPathsGetClearErrors)
+{
+    auto missing = push({"/nix/store/00000000000000000000000000000000-missing.drv"});
+    EXPECT_EQ(missing.exitCode, 1);
+    EXPECT_NE(missing.err.find("is not in the store"), std::string::npos) << missing.err;
+    auto outside = push({"/etc/passwd"});
+    EXPECT_EQ(outside.exitCode, 1);
+    EXPECT_NE(outside.err.find("is not a store path"), std::string::npos) << outside.err;
+    auto noDaemon = runCommand({EVOLIVE_BINARY, "push", "--to", cache, "--daemon-socket", dir.path() + "/nothing",
+                                instantiate("zlib")});
+    EXPECT_EQ(noDaemon.exitCode, 1);
+    EXPECT_NE(noDaemon.err.find("cannot connect to the Nix daemon"), std::string::npos) << noDaemon.err;
+    // Nothing half-written: no narinfo without its NAR.
+    if (fs::exists(cache))
+        for (auto & e : fs::directory_iterator(cache)) EXPECT_NE(e.path().extension(), ".narinfo");
+}
