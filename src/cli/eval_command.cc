@@ -1,13 +1,18 @@
 #include "eval_command.hh"
 
+#include "binary_cache.hh"
+#include "daemon_client.hh"
 #include "evaluation.hh"
 #include "fingerprint.hh"
 #include "jobset.hh"
+#include "pusher.hh"
+#include "signing_key.hh"
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <unistd.h>
 
 namespace evolive {
@@ -26,6 +31,10 @@ struct EvalCommandOptions
     int gitTimeout = 60;
     bool progress = false;
     bool noProgress = false;
+    bool push = false;
+    std::string cacheDir;
+    std::string keyFile;
+    std::string daemonSocket;
 };
 
 std::string defaultStateDir()
@@ -81,11 +90,41 @@ int runEvalCommand(EvalCommandOptions & o)
         return 1;
     }
     if (o.workers) jobset.options.workers = o.workers;
+    if (o.push) jobset.options.push = true;
 
     EvaluationSettings settings;
     settings.stateDir = o.stateDir;
     settings.gitTimeout = std::chrono::seconds(o.gitTimeout);
     settings.evaluatorDir = fs::canonical("/proc/self/exe").parent_path();
+
+    // Pushing: one daemon connection and one presence cache for the whole
+    // evaluation, so that shared dependencies are looked at once.
+    std::unique_ptr<cache::DirectoryCache> binaryCache;
+    std::unique_ptr<nix::DaemonConnection> daemon;
+    cache::PresenceCache presence;
+    std::unique_ptr<cache::Pusher> pusher;
+    if (jobset.options.push) {
+        try {
+            std::optional<nix::SigningKey> key;
+            if (!o.keyFile.empty()) key = nix::SigningKey::fromFile(o.keyFile);
+            binaryCache = std::make_unique<cache::DirectoryCache>(o.cacheDir.empty() ? o.stateDir + "/binary-cache"
+                                                                                     : o.cacheDir);
+            daemon = std::make_unique<nix::DaemonConnection>(
+                o.daemonSocket.empty() ? nix::DaemonConnection::defaultSocketPath() : o.daemonSocket);
+            pusher = std::make_unique<cache::Pusher>(*daemon, *binaryCache, presence, key);
+        } catch (std::exception & e) {
+            std::cout << json{{"type", "failed"}, {"stage", "push"}, {"message", e.what()}}.dump() << std::endl;
+            return 1;
+        }
+        settings.push = [&](const std::string & drvPath) -> json {
+            try {
+                auto summary = pusher->push({drvPath});
+                return {{"uploaded", summary.uploaded.size()}, {"present", summary.present.size()}};
+            } catch (std::exception & e) {
+                return {{"error", e.what()}};
+            }
+        };
+    }
 
     // Progress goes to the terminal when the stream itself goes elsewhere.
     bool showProgress = o.progress || (!o.noProgress && isatty(2) && !isatty(1));
@@ -126,6 +165,11 @@ void addEvalCommand(CLI::App & app)
         ->check(CLI::PositiveNumber);
     cmd->add_flag("--progress", options->progress, "show progress on stderr");
     cmd->add_flag("--no-progress", options->noProgress, "never show progress");
+    cmd->add_flag("--push", options->push, "push each job's .drv closure to the binary cache (as options.push)");
+    cmd->add_option("--cache", options->cacheDir, "the binary cache directory to push to (default: STATE/binary-cache)");
+    cmd->add_option("--key", options->keyFile, "a secret key file to sign pushed paths with");
+    cmd->add_option("--daemon-socket", options->daemonSocket,
+                    "the Nix daemon's socket (default: $NIX_DAEMON_SOCKET_PATH, else /nix/var/nix/daemon-socket/socket)");
     cmd->callback([options]() { throw CLI::RuntimeError(runEvalCommand(*options)); });
 }
 

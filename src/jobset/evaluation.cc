@@ -226,6 +226,10 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
         ::close(logFd);
 
         size_t jobs = 0, errors = 0;
+        bool pushing = jobset.options.push && settings.push;
+        if (jobset.options.push && !settings.push)
+            throw JobsetError("options.push: no binary cache is configured for pushing");
+        json pushed{{"uploaded", 0}, {"present", 0}, {"errors", 0}};
         LineReader reader(evaluator.stdoutFd());
         while (auto line = reader.readLine()) {
             auto job = json::parse(*line, nullptr, false);
@@ -233,6 +237,16 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
             ++jobs;
             if (job.contains("error")) ++errors;
             job["type"] = "job";
+            if (pushing && job.contains("drvPath")) {
+                auto outcome = settings.push(job["drvPath"].get<std::string>());
+                if (outcome.contains("error")) {
+                    pushed["errors"] = pushed["errors"].get<size_t>() + 1;
+                } else {
+                    pushed["uploaded"] = pushed["uploaded"].get<size_t>() + outcome.value("uploaded", 0);
+                    pushed["present"] = pushed["present"].get<size_t>() + outcome.value("present", 0);
+                }
+                job["push"] = outcome;
+            }
             emit(job);
             if (settings.progress) settings.progress(jobs, errors);
         }
@@ -244,11 +258,14 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
                                                                      : "exit status " + std::to_string(WEXITSTATUS(status))) +
                                      ")" + (tail.empty() ? "" : ":\n" + tail));
         }
-        emit({{"type", "finished"},
-              {"fingerprint", fingerprint},
-              {"jobs", jobs},
-              {"errors", errors},
-              {"durations", {{"fetch", fetchSeconds}, {"evaluate", secondsSince(evalStarted)}, {"total", secondsSince(started)}}}});
+        json finished{{"type", "finished"},
+                      {"fingerprint", fingerprint},
+                      {"jobs", jobs},
+                      {"errors", errors},
+                      {"durations",
+                       {{"fetch", fetchSeconds}, {"evaluate", secondsSince(evalStarted)}, {"total", secondsSince(started)}}}};
+        if (pushing) finished["push"] = pushed;
+        emit(finished);
         return true;
     } catch (std::exception & e) {
         json failed{{"type", "failed"}, {"stage", stage}, {"message", e.what()}};

@@ -21,6 +21,9 @@ struct EvaluationSettings
     std::chrono::seconds gitTimeout{60};
     std::string evaluatorDir;                    // where evolive-eval-jobs is, "" for PATH
     std::function<void(size_t jobs, size_t errors)> progress; // called as jobs arrive
+    // With options.push: pushes one job's .drv closure and says how it went
+    // ({"uploaded": n, "present": m} or {"error": message}).
+    std::function<nlohmann::json(const std::string & drvPath)> push;
 };
 
 // The arguments for the evaluator: Nix search path entries and arguments

@@ -262,7 +262,7 @@ Jobset parseJobset(const json & document, const std::string & baseDir)
         auto & o = document.at("options");
         if (!o.is_object()) fail("options", "must be an object");
         onlyFields(o, "options", {"workers", "maxMemorySize", "meta", "constituents", "forceRecurse",
-                                  "checkCacheStatus", "showTrace", "evaluator"});
+                                  "checkCacheStatus", "showTrace", "evaluator", "push"});
         auto & opts = jobset.options;
         opts.workers = optionalCount(o, "options", "workers", opts.workers);
         opts.maxMemoryMiB = optionalCount(o, "options", "maxMemorySize", opts.maxMemoryMiB);
@@ -271,6 +271,7 @@ Jobset parseJobset(const json & document, const std::string & baseDir)
         opts.forceRecurse = optionalBool(o, "options", "forceRecurse", opts.forceRecurse);
         opts.checkCacheStatus = optionalBool(o, "options", "checkCacheStatus", opts.checkCacheStatus);
         opts.showTrace = optionalBool(o, "options", "showTrace", opts.showTrace);
+        opts.push = optionalBool(o, "options", "push", opts.push);
         if (o.contains("evaluator")) {
             opts.evaluator = requireString(o, "options", "evaluator");
             static const std::set<std::string> known{"evolive-eval-jobs", "nix-eval-jobs", "lix-eval-jobs"};

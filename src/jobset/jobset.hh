@@ -53,9 +53,10 @@ struct EvalOptions
     bool checkCacheStatus = false;
     bool showTrace = false;
     std::string evaluator = "evolive-eval-jobs"; // or nix-eval-jobs, lix-eval-jobs
-    // Only change how fast:
+    // Do not change the jobs, so they are left out of the fingerprint:
     size_t workers = 1;
     size_t maxMemoryMiB = 4096;
+    bool push = false; // push each job's .drv closure to the binary cache as it is found
 };
 
 struct Jobset

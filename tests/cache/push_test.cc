@@ -197,3 +197,34 @@ TEST_F(Push, BadPathsGetClearErrors)
     if (fs::exists(cache))
         for (auto & e : fs::directory_iterator(cache)) EXPECT_NE(e.path().extension(), ".narinfo");
 }
+
+TEST_F(Push, EvaluationPushesEachJobAsItIsFound)
+{
+    TempDir state;
+    json jobset{{"inputs", {{"src", {{"type", "path"}, {"path", EXAMPLES_DIR}}}, {"salt", {{"type", "string"}, {"value", salt}}}}},
+                {"expression", {{"input", "src"}, {"path", "release.nix"}}},
+                {"options", {{"push", true}, {"constituents", true}}}};
+    auto file = dir.write("push-jobset.json", jobset.dump());
+    auto run = runCommand({EVOLIVE_BINARY, "eval", "--state-dir", state.path(), "--cache", cache, "--key", secretKey,
+                           "--daemon-socket", daemon->socket(), file});
+    ASSERT_EQ(run.exitCode, 0) << run.out << run.err;
+    json finished;
+    std::vector<std::string> drvs;
+    std::istringstream lines(run.out);
+    for (std::string l; std::getline(lines, l);) {
+        auto m = json::parse(l);
+        if (m["type"] == "finished") finished = m;
+        if (m["type"] == "job" && m.contains("drvPath")) {
+            drvs.push_back(m["drvPath"]);
+            EXPECT_TRUE(m["push"].contains("uploaded")) << m;
+        }
+    }
+    EXPECT_EQ(drvs.size(), 5u);
+    // zlib, openssl, curl, requests, and the rewritten aggregate: each uploaded once.
+    EXPECT_EQ(finished["push"]["uploaded"], 5) << finished;
+    EXPECT_EQ(finished["push"]["errors"], 0);
+    for (auto & drv : drvs) {
+        auto info = nixCmd({"path-info", "--derivation", "--store", "file://" + cache, drv});
+        EXPECT_EQ(info.exitCode, 0) << drv << info.err;
+    }
+}
