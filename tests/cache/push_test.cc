@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
-#include <thread>
 
 using namespace evolive::test;
 using nlohmann::json;
@@ -27,24 +26,6 @@ Completed nixCmd(std::vector<std::string> args)
 }
 
 std::string firstLine(const std::string & s) { return s.substr(0, s.find('\n')); }
-
-// A nix-daemon of our own, on a socket in a temporary folder.
-class NixDaemon
-{
-public:
-    explicit NixDaemon(const std::string & dir) : socket_(dir + "/daemon.sock")
-    {
-        process_ = std::make_unique<Subprocess>(std::vector<std::string>{"nix-daemon"},
-                                                std::map<std::string, std::string>{{"NIX_DAEMON_SOCKET_PATH", socket_}});
-        for (int i = 0; i < 200 && !fs::exists(socket_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (!fs::exists(socket_)) throw std::runtime_error("nix-daemon did not start");
-    }
-    const std::string & socket() const { return socket_; }
-
-private:
-    std::string socket_;
-    std::unique_ptr<Subprocess> process_;
-};
 
 class Push : public ::testing::Test
 {

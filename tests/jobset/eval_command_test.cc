@@ -327,11 +327,15 @@ TEST_F(GitJobset, ExpressionPathsCannotEscapeTheirInput)
 TEST(EvolivEval, ExamplesAndQuickEvaluations)
 {
     TempDir state;
-    auto example = runEvolive({"eval", "--state-dir", state.path(), EXAMPLES_DIR "/jobset.json"});
+    NixDaemon daemon(state.path()); // the example pushes its derivations
+    auto example = runEvolive({"eval", "--state-dir", state.path(), "--daemon-socket", daemon.socket(),
+                               EXAMPLES_DIR "/jobset.json"});
     ASSERT_EQ(example.process.exitCode, 0) << example.process.out << example.process.err;
     EXPECT_EQ(example.finished["jobs"], 6);
     EXPECT_EQ(example.finished["errors"], 1);
     EXPECT_TRUE(example.jobs.at("release").contains("constituents"));
+    EXPECT_EQ(example.finished["push"]["errors"], 0);
+    EXPECT_TRUE(fs::exists(state.path() + "/binary-cache/nix-cache-info"));
 
     auto file = runEvolive({"eval", "--state-dir", state.path(), EXAMPLES_DIR "/release.nix"});
     ASSERT_EQ(file.process.exitCode, 0) << file.process.out;

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 namespace evolive::test {
@@ -123,6 +124,16 @@ std::string TempDir::write(const std::string & name, const std::string & content
     std::filesystem::create_directories(std::filesystem::path(full).parent_path());
     std::ofstream(full) << content;
     return full;
+}
+
+NixDaemon::NixDaemon(const std::string & dir) : socket_(dir + "/daemon.sock")
+{
+    std::filesystem::remove(socket_); // a stale socket refuses connections
+    process_ = std::make_unique<Subprocess>(std::vector<std::string>{"nix-daemon"},
+                                            std::map<std::string, std::string>{{"NIX_DAEMON_SOCKET_PATH", socket_}});
+    for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!std::filesystem::exists(socket_)) throw std::runtime_error("nix-daemon did not start");
 }
 
 std::string readFile(const std::string & path)

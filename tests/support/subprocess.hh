@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -56,6 +57,19 @@ public:
 
 private:
     std::string path_;
+};
+
+// A nix-daemon of the test's own, on a socket in `dir`; stopped when the
+// object goes away. Throws when it does not start.
+class NixDaemon
+{
+public:
+    explicit NixDaemon(const std::string & dir);
+    const std::string & socket() const { return socket_; }
+
+private:
+    std::string socket_;
+    std::unique_ptr<Subprocess> process_;
 };
 
 // Reads a whole file.
