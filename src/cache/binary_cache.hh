@@ -3,6 +3,7 @@
 // implements the same interface.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -31,5 +32,8 @@ public:
 private:
     std::string root_;
 };
+
+// A directory path, `file://DIR`, or `s3://BUCKET?...` (see s3_cache.hh).
+std::unique_ptr<BinaryCache> openBinaryCache(const std::string & where);
 
 } // namespace evolive::cache

@@ -99,7 +99,7 @@ int runEvalCommand(EvalCommandOptions & o)
 
     // Pushing: one daemon connection and one presence cache for the whole
     // evaluation, so that shared dependencies are looked at once.
-    std::unique_ptr<cache::DirectoryCache> binaryCache;
+    std::unique_ptr<cache::BinaryCache> binaryCache;
     std::unique_ptr<nix::DaemonConnection> daemon;
     cache::PresenceCache presence;
     std::unique_ptr<cache::Pusher> pusher;
@@ -107,8 +107,7 @@ int runEvalCommand(EvalCommandOptions & o)
         try {
             std::optional<nix::SigningKey> key;
             if (!o.keyFile.empty()) key = nix::SigningKey::fromFile(o.keyFile);
-            binaryCache = std::make_unique<cache::DirectoryCache>(o.cacheDir.empty() ? o.stateDir + "/binary-cache"
-                                                                                     : o.cacheDir);
+            binaryCache = cache::openBinaryCache(o.cacheDir.empty() ? o.stateDir + "/binary-cache" : o.cacheDir);
             daemon = std::make_unique<nix::DaemonConnection>(
                 o.daemonSocket.empty() ? nix::DaemonConnection::defaultSocketPath() : o.daemonSocket);
             pusher = std::make_unique<cache::Pusher>(*daemon, *binaryCache, presence, key);
@@ -166,7 +165,7 @@ void addEvalCommand(CLI::App & app)
     cmd->add_flag("--progress", options->progress, "show progress on stderr");
     cmd->add_flag("--no-progress", options->noProgress, "never show progress");
     cmd->add_flag("--push", options->push, "push each job's .drv closure to the binary cache (as options.push)");
-    cmd->add_option("--cache", options->cacheDir, "the binary cache directory to push to (default: STATE/binary-cache)");
+    cmd->add_option("--cache", options->cacheDir, "the binary cache to push to: a directory or s3://BUCKET?... (default: STATE/binary-cache)");
     cmd->add_option("--key", options->keyFile, "a secret key file to sign pushed paths with");
     cmd->add_option("--daemon-socket", options->daemonSocket,
                     "the Nix daemon's socket (default: $NIX_DAEMON_SOCKET_PATH, else /nix/var/nix/daemon-socket/socket)");

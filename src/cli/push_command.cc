@@ -38,10 +38,10 @@ int runPush(PushOptions & o)
         auto started = std::chrono::steady_clock::now();
         std::optional<nix::SigningKey> key;
         if (!o.keyFile.empty()) key = nix::SigningKey::fromFile(o.keyFile);
-        cache::DirectoryCache target(o.to);
+        auto target = cache::openBinaryCache(o.to);
         nix::DaemonConnection daemon(o.socket.empty() ? nix::DaemonConnection::defaultSocketPath() : o.socket);
         cache::PresenceCache presence;
-        cache::Pusher pusher(daemon, target, presence, key, o.compression);
+        cache::Pusher pusher(daemon, *target, presence, key, o.compression);
         auto summary = pusher.push(o.drvs);
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         if (o.json) {
@@ -50,11 +50,11 @@ int runPush(PushOptions & o)
                                         {"narBytes", summary.narBytes},
                                         {"fileBytes", summary.fileBytes},
                                         {"seconds", seconds},
-                                        {"cache", target.describe()}}
+                                        {"cache", target->describe()}}
                              .dump()
                       << "\n";
         } else {
-            std::cout << "pushed to " << target.describe() << ": " << summary.uploaded.size() << " uploaded ("
+            std::cout << "pushed to " << target->describe() << ": " << summary.uploaded.size() << " uploaded ("
                       << summary.fileBytes << " bytes, " << summary.narBytes << " uncompressed), "
                       << summary.present.size() << " already present, in " << seconds << " s\n";
         }
@@ -72,7 +72,7 @@ void addPushCommand(CLI::App & app)
     auto o = std::make_shared<PushOptions>();
     auto * cmd = app.add_subcommand("push", "Push the closures of .drv files into a binary cache");
     cmd->add_option("drvs", o->drvs, ".drv store paths (default: one per line on stdin)");
-    cmd->add_option("--to", o->to, "the binary cache directory (readable by nix as file://DIR)")->required();
+    cmd->add_option("--to", o->to, "the binary cache: a directory (file://DIR for nix) or s3://BUCKET?endpoint=...&region=...")->required();
     cmd->add_option("--key", o->keyFile, "a secret key file (nix-store --generate-binary-cache-key) to sign with");
     cmd->add_option("--compression", o->compression, "zstd (default), xz or none")
         ->check(CLI::IsMember({"zstd", "xz", "none"}));

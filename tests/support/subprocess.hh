@@ -35,6 +35,9 @@ public:
     // Reads everything until the program exits.
     Completed wait();
 
+    // What it has written to stderr so far (read by waitForStderr).
+    const std::string & stderrSoFar() const { return err_; }
+
 private:
     bool pump(int timeoutMs); // false once both pipes are at end of file
     pid_t pid_ = -1;

@@ -1,0 +1,298 @@
+#include "s3_cache.hh"
+
+#include "hash.hh"
+
+#include <cctype>
+#include <cstring>
+#include <curl/curl.h>
+#include <fstream>
+#include <random>
+#include <thread>
+
+namespace evolive::cache {
+
+namespace {
+
+std::map<std::string, std::string> parseQuery(const std::string & query)
+{
+    std::map<std::string, std::string> out;
+    size_t start = 0;
+    while (start < query.size()) {
+        auto end = query.find('&', start);
+        auto pair = query.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        auto eq = pair.find('=');
+        if (!pair.empty()) out[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return out;
+}
+
+std::string sha256Hex(std::string_view data)
+{
+    nix::Sha256Sink h;
+    h(data);
+    return nix::toBase16(h.finish());
+}
+
+std::string xmlField(const std::string & xml, const std::string & tag)
+{
+    auto open = xml.find("<" + tag + ">");
+    if (open == std::string::npos) return "";
+    open += tag.size() + 2;
+    auto close = xml.find("</" + tag + ">", open);
+    return close == std::string::npos ? "" : xml.substr(open, close - open);
+}
+
+size_t onBody(char * data, size_t size, size_t n, void * userdata)
+{
+    static_cast<std::string *>(userdata)->append(data, size * n);
+    return size * n;
+}
+
+size_t onHeader(char * data, size_t size, size_t n, void * userdata)
+{
+    std::string line(data, size * n);
+    auto colon = line.find(':');
+    if (colon != std::string::npos) {
+        auto name = line.substr(0, colon);
+        for (auto & c : name) c = (char) std::tolower((unsigned char) c);
+        auto value = line.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+        while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
+        (*static_cast<std::map<std::string, std::string> *>(userdata))[name] = value;
+    }
+    return size * n;
+}
+
+struct ReadState
+{
+    std::string_view data;
+    size_t pos = 0;
+};
+
+size_t onRead(char * buffer, size_t size, size_t n, void * userdata)
+{
+    auto * s = static_cast<ReadState *>(userdata);
+    size_t take = std::min(size * n, s->data.size() - s->pos);
+    memcpy(buffer, s->data.data() + s->pos, take);
+    s->pos += take;
+    return take;
+}
+
+} // namespace
+
+S3Location S3Location::parse(const std::string & url)
+{
+    if (url.rfind("s3://", 0) != 0) throw std::invalid_argument("not an S3 URL (s3://BUCKET?...): " + url);
+    auto rest = url.substr(5);
+    auto q = rest.find('?');
+    S3Location loc;
+    loc.bucket = rest.substr(0, q);
+    if (loc.bucket.empty() || loc.bucket.find('/') != std::string::npos)
+        throw std::invalid_argument("S3 URL needs a bucket name: " + url);
+    auto params = parseQuery(q == std::string::npos ? "" : rest.substr(q + 1));
+    for (auto & [k, v] : params) {
+        if (k == "region") loc.region = v;
+        else if (k == "endpoint") loc.endpoint = v;
+        else if (k == "addressing") {
+            if (v != "path" && v != "virtual") throw std::invalid_argument("addressing must be path or virtual");
+            loc.pathStyle = v == "path";
+        } else if (k == "profile") loc.profile = v;
+        else if (k == "multipart-threshold") loc.multipartThreshold = std::stoull(v);
+        else if (k == "part-size") loc.partSize = std::stoull(v);
+        else if (k == "retries") loc.retries = std::stoi(v);
+        else throw std::invalid_argument("unknown S3 URL parameter '" + k + "'");
+    }
+    if (!loc.endpoint.empty() && !params.count("addressing")) loc.pathStyle = true;
+    if (loc.partSize == 0) throw std::invalid_argument("part-size must be positive");
+    while (!loc.endpoint.empty() && loc.endpoint.back() == '/') loc.endpoint.pop_back();
+    return loc;
+}
+
+std::string S3Location::objectUrl(const std::string & key) const
+{
+    std::string base = endpoint.empty() ? "https://s3." + region + ".amazonaws.com" : endpoint;
+    if (pathStyle) return base + "/" + bucket + "/" + key;
+    auto scheme = base.find("://");
+    return base.substr(0, scheme + 3) + bucket + "." + base.substr(scheme + 3) + "/" + key;
+}
+
+S3Credentials S3Credentials::find(const std::string & profileName)
+{
+    S3Credentials c;
+    if (const char * id = getenv("AWS_ACCESS_KEY_ID"); id && profileName.empty()) {
+        const char * secret = getenv("AWS_SECRET_ACCESS_KEY");
+        if (!secret) throw S3Error("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+        c.accessKeyId = id;
+        c.secretAccessKey = secret;
+        if (const char * token = getenv("AWS_SESSION_TOKEN")) c.sessionToken = token;
+        return c;
+    }
+    std::string profile = !profileName.empty() ? profileName : getenv("AWS_PROFILE") ? getenv("AWS_PROFILE") : "default";
+    std::string file = getenv("AWS_SHARED_CREDENTIALS_FILE")
+                           ? getenv("AWS_SHARED_CREDENTIALS_FILE")
+                           : std::string(getenv("HOME") ? getenv("HOME") : "") + "/.aws/credentials";
+    std::ifstream in(file);
+    std::string line, section;
+    while (std::getline(in, line)) {
+        auto trim = [](std::string s) {
+            while (!s.empty() && isspace((unsigned char) s.back())) s.pop_back();
+            while (!s.empty() && isspace((unsigned char) s.front())) s.erase(0, 1);
+            return s;
+        };
+        line = trim(line);
+        if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+        if (line.front() == '[' && line.back() == ']') {
+            section = trim(line.substr(1, line.size() - 2));
+            continue;
+        }
+        auto eq = line.find('=');
+        if (section != profile || eq == std::string::npos) continue;
+        auto k = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
+        if (k == "aws_access_key_id") c.accessKeyId = v;
+        if (k == "aws_secret_access_key") c.secretAccessKey = v;
+        if (k == "aws_session_token") c.sessionToken = v;
+    }
+    if (c.accessKeyId.empty() || c.secretAccessKey.empty())
+        throw S3Error("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile '" + profile +
+                      "' in " + file);
+    return c;
+}
+
+S3Cache::S3Cache(S3Location location, S3Credentials credentials)
+    : location_(std::move(location)), credentials_(std::move(credentials))
+{
+    static bool initialised = (curl_global_init(CURL_GLOBAL_DEFAULT), true);
+    (void) initialised;
+    curl_ = curl_easy_init();
+    if (!curl_) throw S3Error("cannot initialise libcurl");
+    if (!exists("nix-cache-info"))
+        put("nix-cache-info", "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n", "text/x-nix-cache-info");
+}
+
+S3Cache::~S3Cache()
+{
+    curl_easy_cleanup((CURL *) curl_);
+}
+
+std::string S3Cache::describe() const
+{
+    return "s3://" + location_.bucket + " (" + location_.objectUrl("") + ")";
+}
+
+S3Cache::Response S3Cache::request(const std::string & method, const std::string & key, const std::string & query,
+                                   std::string_view body, const std::string & contentType)
+{
+    auto * curl = (CURL *) curl_;
+    std::string url = location_.objectUrl(key) + (query.empty() ? "" : "?" + query);
+    std::string sigv4 = "aws:amz:" + location_.region + ":s3";
+    std::string userpwd = credentials_.accessKeyId + ":" + credentials_.secretAccessKey;
+    // libcurl's SigV4 does not add the payload hash header; S3 needs it.
+    std::string payloadHash = "x-amz-content-sha256: " + sha256Hex(body);
+    std::mt19937 random{std::random_device{}()};
+
+    for (int attempt = 0;; ++attempt) {
+        Response response;
+        ReadState reader{body};
+        curl_easy_reset(curl);
+        struct curl_slist * headers = nullptr;
+        headers = curl_slist_append(headers, payloadHash.c_str());
+        if (!contentType.empty()) headers = curl_slist_append(headers, ("Content-Type: " + contentType).c_str());
+        if (!credentials_.sessionToken.empty())
+            headers = curl_slist_append(headers, ("x-amz-security-token: " + credentials_.sessionToken).c_str());
+        curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
+        curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd.c_str());
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, onBody);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+        curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, onHeader);
+        curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 30L);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        if (method == "HEAD") {
+            curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+        } else if (method == "PUT") {
+            curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(curl, CURLOPT_READFUNCTION, onRead);
+            curl_easy_setopt(curl, CURLOPT_READDATA, &reader);
+            curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t) body.size());
+        } else if (method == "POST") {
+            curl_easy_setopt(curl, CURLOPT_POST, 1L);
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body.size());
+        } else {
+            curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+        }
+        CURLcode code = curl_easy_perform(curl);
+        curl_slist_free_all(headers);
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+
+        bool transient = code != CURLE_OK || response.status >= 500 || response.status == 429;
+        if (!transient) {
+            if ((response.status >= 200 && response.status < 300) || (method == "HEAD" && response.status == 404))
+                return response;
+            auto codeName = xmlField(response.body, "Code");
+            throw S3Error(method + " " + url + ": HTTP " + std::to_string(response.status) +
+                          (codeName.empty() ? "" : " " + codeName) +
+                          (xmlField(response.body, "Message").empty() ? "" : ": " + xmlField(response.body, "Message")));
+        }
+        if (attempt >= location_.retries) {
+            throw S3Error(method + " " + url + ": " +
+                          (code != CURLE_OK ? std::string(curl_easy_strerror(code)) : "HTTP " + std::to_string(response.status)) +
+                          " (gave up after " + std::to_string(attempt + 1) + " attempts)");
+        }
+        // Exponential backoff with jitter: 100 ms, 200 ms, 400 ms, ...
+        auto base = std::chrono::milliseconds(100 << std::min(attempt, 6));
+        std::uniform_int_distribution<int> jitter(0, (int) base.count() / 2);
+        std::this_thread::sleep_for(base + std::chrono::milliseconds(jitter(random)));
+    }
+}
+
+bool S3Cache::exists(const std::string & key)
+{
+    return request("HEAD", key, "", {}, "").status != 404;
+}
+
+void S3Cache::put(const std::string & key, std::string_view data, const std::string & contentType)
+{
+    // An S3 PUT is atomic: the object appears whole or not at all.
+    if (data.size() > location_.multipartThreshold) return putMultipart(key, data, contentType);
+    request("PUT", key, "", data, contentType);
+}
+
+void S3Cache::putMultipart(const std::string & key, std::string_view data, const std::string & contentType)
+{
+    auto started = request("POST", key, "uploads=", {}, contentType);
+    auto uploadId = xmlField(started.body, "UploadId");
+    if (uploadId.empty()) throw S3Error("POST " + key + "?uploads: no UploadId in the answer");
+    char * escaped = curl_easy_escape((CURL *) curl_, uploadId.c_str(), (int) uploadId.size());
+    std::string id = escaped;
+    curl_free(escaped);
+    try {
+        std::string complete = "<CompleteMultipartUpload>";
+        int part = 1;
+        for (size_t offset = 0; offset < data.size(); offset += location_.partSize, ++part) {
+            auto chunk = data.substr(offset, location_.partSize);
+            auto r = request("PUT", key, "partNumber=" + std::to_string(part) + "&uploadId=" + id, chunk, "");
+            complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + r.headers["etag"] +
+                        "</ETag></Part>";
+        }
+        complete += "</CompleteMultipartUpload>";
+        auto done = request("POST", key, "uploadId=" + id, complete, "application/xml");
+        // S3 can answer 200 with an error in the body.
+        if (done.body.find("<Error>") != std::string::npos)
+            throw S3Error("completing the upload of " + key + ": " + xmlField(done.body, "Message"));
+    } catch (...) {
+        try {
+            request("DELETE", key, "uploadId=" + id, {}, "");
+        } catch (...) {
+        }
+        throw;
+    }
+}
+
+} // namespace evolive::cache

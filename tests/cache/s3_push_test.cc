@@ -1,0 +1,151 @@
+// Pushing to an S3-compatible server that checks SigV4 signatures
+// (@20minutes/s3rver), read back by `nix` over HTTP.
+#include "subprocess.hh"
+
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using namespace evolive::test;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// s3rver on a free loopback port with one bucket, `cache`.
+class S3Server
+{
+public:
+    explicit S3Server(const std::string & dir)
+    {
+        process_ = std::make_unique<Subprocess>(
+            std::vector<std::string>{"node", "--openssl-legacy-provider", S3RVER_SCRIPT, dir, "cache"},
+            std::map<std::string, std::string>{{"EVOLIVE_NODE_MODULES", NODE_MODULES}});
+        if (!process_->waitForStderr("listening ", std::chrono::seconds(30)))
+            throw std::runtime_error("s3rver did not start: " + process_->stderrSoFar());
+        auto & err = process_->stderrSoFar();
+        port_ = std::stoi(err.substr(err.find("listening ") + 10));
+    }
+    int port() const { return port_; }
+    std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+private:
+    std::unique_ptr<Subprocess> process_;
+    int port_ = 0;
+};
+
+class S3Push : public ::testing::Test
+{
+protected:
+    TempDir dir;
+    std::string salt = freshSalt();
+    std::unique_ptr<NixDaemon> daemon;
+    std::unique_ptr<S3Server> s3;
+
+    void SetUp() override
+    {
+        daemon = std::make_unique<NixDaemon>(dir.path());
+        s3 = std::make_unique<S3Server>(dir.path() + "/s3");
+    }
+
+    std::string url(const std::string & extra = "") { return "s3://cache?endpoint=" + s3->endpoint() + extra; }
+
+    Completed push(const std::string & to, const std::vector<std::string> & paths,
+                   std::map<std::string, std::string> env = {{"AWS_ACCESS_KEY_ID", "S3RVER"},
+                                                             {"AWS_SECRET_ACCESS_KEY", "S3RVER"}})
+    {
+        std::vector<std::string> argv{EVOLIVE_BINARY, "push", "--json", "--to", to, "--daemon-socket", daemon->socket()};
+        argv.insert(argv.end(), paths.begin(), paths.end());
+        return Subprocess(argv, env).wait();
+    }
+
+    std::string instantiate(const std::string & attr)
+    {
+        auto r = runCommand({"nix-instantiate", EXAMPLES_DIR "/release.nix", "-A", attr, "--argstr", "salt", salt});
+        EXPECT_EQ(r.exitCode, 0) << r.err;
+        return r.out.substr(0, r.out.find('\n'));
+    }
+
+    Completed nix(std::vector<std::string> args)
+    {
+        std::vector<std::string> argv{"nix", "--extra-experimental-features", "nix-command", "--option",
+                                      "narinfo-cache-negative-ttl", "0"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return runCommand(argv);
+    }
+
+    size_t narinfosStored()
+    {
+        size_t n = 0;
+        if (fs::exists(dir.path() + "/s3/cache"))
+            for (auto & e : fs::directory_iterator(dir.path() + "/s3/cache"))
+                if (e.path().filename().string().find(".narinfo._S3rver_object") != std::string::npos &&
+                    e.path().extension() != ".md5")
+                    ++n;
+        return n;
+    }
+};
+
+} // namespace
+
+TEST_F(S3Push, NixReadsTheBucketOverHttp)
+{
+    auto drv = instantiate("curl");
+    auto first = push(url(), {drv});
+    ASSERT_EQ(first.exitCode, 0) << first.err;
+    EXPECT_EQ(json::parse(first.out)["uploaded"], 3);
+
+    auto http = s3->endpoint() + "/cache";
+    auto listed = nix({"path-info", "--derivation", "--recursive", "--store", http, drv});
+    ASSERT_EQ(listed.exitCode, 0) << listed.err;
+    EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), 3);
+
+    auto root = dir.path() + "/other-store";
+    auto copy = nix({"copy", "--derivation", "--from", http, "--to", "local?root=" + root, drv});
+    ASSERT_EQ(copy.exitCode, 0) << copy.err;
+    EXPECT_EQ(readFile(root + drv), readFile(drv));
+
+    auto second = push(url(), {drv});
+    ASSERT_EQ(second.exitCode, 0) << second.err;
+    EXPECT_EQ(json::parse(second.out)["uploaded"], 0);
+    EXPECT_EQ(json::parse(second.out)["present"], 3);
+}
+
+TEST_F(S3Push, AWrongSecretIsRefusedAndNothingIsWritten)
+{
+    auto bad = push(url(), {instantiate("zlib")}, {{"AWS_ACCESS_KEY_ID", "S3RVER"}, {"AWS_SECRET_ACCESS_KEY", "wrong"}});
+    EXPECT_EQ(bad.exitCode, 1);
+    EXPECT_NE(bad.err.find("HTTP 403"), std::string::npos) << bad.err;
+    EXPECT_EQ(narinfosStored(), 0u);
+
+    auto none = push(url(), {instantiate("zlib")}, {{"AWS_SHARED_CREDENTIALS_FILE", dir.path() + "/none"}});
+    EXPECT_EQ(none.exitCode, 1);
+    EXPECT_NE(none.err.find("no S3 credentials"), std::string::npos) << none.err;
+}
+
+TEST_F(S3Push, CredentialsFromAProfileAndMultipartUploads)
+{
+    auto credentials = dir.write("credentials", "[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n\n"
+                                                "[ci]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n");
+    // Every NAR above 100 bytes goes up in parts of 64 bytes.
+    auto pushed = push(url("&profile=ci&multipart-threshold=100&part-size=64"), {instantiate("curl")},
+                       {{"AWS_SHARED_CREDENTIALS_FILE", credentials}});
+    ASSERT_EQ(pushed.exitCode, 0) << pushed.err;
+    EXPECT_EQ(json::parse(pushed.out)["uploaded"], 3);
+    auto listed = nix({"path-info", "--derivation", "--recursive", "--store", s3->endpoint() + "/cache", instantiate("curl")});
+    EXPECT_EQ(listed.exitCode, 0) << listed.err;
+    auto root = dir.path() + "/other-store";
+    auto copy = nix({"copy", "--derivation", "--from", s3->endpoint() + "/cache", "--to", "local?root=" + root,
+                     instantiate("curl")});
+    EXPECT_EQ(copy.exitCode, 0) << copy.err;
+}
+
+TEST_F(S3Push, AServerThatIsGoneIsRetriedThenReported)
+{
+    auto gone = "s3://cache?endpoint=http://127.0.0.1:1&retries=2";
+    auto started = std::chrono::steady_clock::now();
+    auto r = push(gone, {instantiate("zlib")});
+    EXPECT_EQ(r.exitCode, 1);
+    EXPECT_NE(r.err.find("gave up after 3 attempts"), std::string::npos) << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+}
