@@ -16,16 +16,30 @@
 
 namespace evolive::cache {
 
-// Paths known to be in the cache (their narinfo written or seen). In
-// memory; a Redis-backed one shares it between processes (planned).
+// Paths known to be in the cache (their narinfo written or seen): in
+// memory, and in Redis when configured, so that several evolive processes
+// share what they know. A path is remembered only after its narinfo is
+// written. Redis failing is not fatal: the cache itself is asked instead.
 class PresenceCache
 {
 public:
-    bool known(const std::string & path) const { return present_.count(path) > 0; }
-    void remember(const std::string & path) { present_.insert(path); }
+    PresenceCache() = default;
+    // `redis`: "redis://HOST:PORT" or "unix:///path/to/socket"; `scope`
+    // names the binary cache, so that caches do not share entries.
+    PresenceCache(const std::string & redis, const std::string & scope);
+    ~PresenceCache();
+    PresenceCache(const PresenceCache &) = delete;
+    PresenceCache & operator=(const PresenceCache &) = delete;
+
+    bool known(const std::string & path);
+    void remember(const std::string & path);
+    bool usingRedis() const { return redis_ != nullptr; }
 
 private:
+    void redisFailed(const std::string & what);
     std::set<std::string> present_;
+    void * redis_ = nullptr; // redisContext
+    std::string key_;
 };
 
 struct PushSummary

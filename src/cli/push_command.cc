@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 namespace evolive {
@@ -20,6 +21,7 @@ struct PushOptions
     std::string keyFile;
     std::string compression = "zstd";
     std::string socket;
+    std::string redis;
     bool json = false;
 };
 
@@ -40,8 +42,10 @@ int runPush(PushOptions & o)
         if (!o.keyFile.empty()) key = nix::SigningKey::fromFile(o.keyFile);
         auto target = cache::openBinaryCache(o.to);
         nix::DaemonConnection daemon(o.socket.empty() ? nix::DaemonConnection::defaultSocketPath() : o.socket);
-        cache::PresenceCache presence;
-        cache::Pusher pusher(daemon, *target, presence, key, o.compression);
+        std::unique_ptr<cache::PresenceCache> presence =
+            o.redis.empty() ? std::make_unique<cache::PresenceCache>()
+                            : std::make_unique<cache::PresenceCache>(o.redis, target->describe());
+        cache::Pusher pusher(daemon, *target, *presence, key, o.compression);
         auto summary = pusher.push(o.drvs);
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         if (o.json) {
@@ -78,6 +82,8 @@ void addPushCommand(CLI::App & app)
         ->check(CLI::IsMember({"zstd", "xz", "none"}));
     cmd->add_option("--daemon-socket", o->socket,
                     "the Nix daemon's socket (default: $NIX_DAEMON_SOCKET_PATH, else /nix/var/nix/daemon-socket/socket)");
+    cmd->add_option("--redis", o->redis,
+                    "share what is known to be in the cache through Redis: redis://HOST:PORT or unix:///PATH");
     cmd->add_flag("--json", o->json, "print the summary as JSON");
     cmd->callback([o]() { throw CLI::RuntimeError(runPush(*o)); });
 }

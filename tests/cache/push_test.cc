@@ -8,7 +8,9 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <signal.h>
 #include <sys/stat.h>
+#include <thread>
 
 using namespace evolive::test;
 using nlohmann::json;
@@ -208,4 +210,81 @@ TEST_F(Push, EvaluationPushesEachJobAsItIsFound)
         auto info = nixCmd({"path-info", "--derivation", "--store", "file://" + cache, drv});
         EXPECT_EQ(info.exitCode, 0) << drv << info.err;
     }
+}
+
+// Presence shared through a real redis-server (on a Unix socket of the
+// test's own): a second process trusts what the first one recorded.
+TEST_F(Push, PresenceIsSharedThroughRedis)
+{
+    auto socket = dir.path() + "/redis.sock";
+    Subprocess redis({"redis-server", "--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no"});
+    for (int i = 0; i < 200 && !fs::exists(socket); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(fs::exists(socket)) << "redis-server did not start";
+    auto drv = instantiate("curl");
+
+    auto first = push({drv}, {"--redis", "unix://" + socket});
+    ASSERT_EQ(first.exitCode, 0) << first.err;
+    EXPECT_EQ(json::parse(first.out)["uploaded"], 3);
+
+    // Remove the narinfos behind evolive's back: only Redis still says present.
+    for (auto & e : fs::directory_iterator(cache))
+        if (e.path().extension() == ".narinfo") fs::remove(e.path());
+    auto shared = push({drv}, {"--redis", "unix://" + socket});
+    ASSERT_EQ(shared.exitCode, 0) << shared.err;
+    EXPECT_EQ(json::parse(shared.out)["present"], 3);
+
+    auto alone = push({drv});
+    ASSERT_EQ(alone.exitCode, 0) << alone.err;
+    EXPECT_EQ(json::parse(alone.out)["uploaded"], 3);
+
+    // Redis unreachable: the push goes on without it.
+    auto unreachable = push({instantiate("openssl")}, {"--redis", "unix://" + dir.path() + "/no-redis.sock"});
+    EXPECT_EQ(unreachable.exitCode, 0) << unreachable.err;
+    EXPECT_NE(unreachable.err.find("Redis"), std::string::npos);
+}
+
+// Killed in the middle of a push, then pushed again: the cache is complete,
+// and at no point is there a narinfo without its NAR.
+TEST_F(Push, AKilledPushLeavesAConsistentCacheAndTheNextOneCompletesIt)
+{
+    TempDir work;
+    auto file = work.write("chain.nix", "{ salt }: builtins.foldl' (prev: i: derivation { name = \"link-${toString i}\"; "
+                                        "inherit salt prev; system = \"x86_64-linux\"; builder = \"/bin/sh\"; }) \"\" "
+                                        "(builtins.genList (i: i) 1500)");
+    auto inst = runCommand({"nix-instantiate", file, "--argstr", "salt", salt});
+    ASSERT_EQ(inst.exitCode, 0) << inst.err;
+    auto drv = inst.out.substr(0, inst.out.find('\n'));
+
+    auto checkConsistent = [&]() -> size_t {
+        size_t narinfos = 0;
+        for (auto & e : fs::directory_iterator(cache)) {
+            if (e.path().extension() != ".narinfo") continue;
+            ++narinfos;
+            std::istringstream lines(readFile(e.path()));
+            for (std::string l; std::getline(lines, l);)
+                if (l.rfind("URL: ", 0) == 0) EXPECT_TRUE(fs::exists(cache + "/" + l.substr(5))) << e.path();
+        }
+        return narinfos;
+    };
+
+    {
+        Subprocess pushing({EVOLIVE_BINARY, "push", "--to", cache, "--daemon-socket", daemon->socket(), drv});
+        // Wait until it is under way, then kill it.
+        for (int i = 0; i < 400 && (!fs::exists(cache) || checkConsistent() < 20); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        kill(pushing.pid(), SIGKILL);
+        pushing.wait();
+    }
+    auto partial = checkConsistent();
+    EXPECT_GT(partial, 0u);
+    EXPECT_LT(partial, 1500u) << "the push finished before it could be killed";
+
+    auto again = push({drv});
+    ASSERT_EQ(again.exitCode, 0) << again.err;
+    auto summary = json::parse(again.out);
+    EXPECT_EQ(summary["present"].get<size_t>() + summary["uploaded"].get<size_t>(), 1500u);
+    EXPECT_EQ(checkConsistent(), 1500u);
+    auto verify = nixCmd({"path-info", "--derivation", "--recursive", "--store", "file://" + cache, drv});
+    ASSERT_EQ(verify.exitCode, 0) << verify.err;
+    EXPECT_EQ(std::count(verify.out.begin(), verify.out.end(), '\n'), 1500);
 }
