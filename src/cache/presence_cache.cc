@@ -45,6 +45,7 @@ void PresenceCache::redisFailed(const std::string & what)
 
 bool PresenceCache::known(const std::string & path)
 {
+    std::lock_guard lock(mutex_);
     if (present_.count(path)) return true;
     if (!redis_) return false;
     auto * reply = (redisReply *) redisCommand((redisContext *) redis_, "SISMEMBER %b %b", key_.data(), key_.size(),
@@ -61,6 +62,7 @@ bool PresenceCache::known(const std::string & path)
 
 void PresenceCache::remember(const std::string & path)
 {
+    std::lock_guard lock(mutex_);
     present_.insert(path);
     if (!redis_) return;
     auto * reply = (redisReply *) redisCommand((redisContext *) redis_, "SADD %b %b", key_.data(), key_.size(),

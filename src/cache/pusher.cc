@@ -5,22 +5,36 @@
 #include "nar_writer.hh"
 #include "narinfo.hh"
 
+#include <algorithm>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <thread>
 #include <map>
 #include <stdexcept>
 
 namespace evolive::cache {
 
 Pusher::Pusher(nix::DaemonConnection & daemon, BinaryCache & cache, PresenceCache & presence,
-               std::optional<nix::SigningKey> key, std::string compression)
-    : daemon_(daemon), cache_(cache), presence_(presence), key_(std::move(key)), compression_(std::move(compression))
+               std::optional<nix::SigningKey> key, std::string compression, size_t uploads)
+    : daemon_(daemon), cache_(cache), presence_(presence), key_(std::move(key)), compression_(std::move(compression)),
+      uploads_(uploads ? uploads : std::max(1u, std::thread::hardware_concurrency()))
 {
     checkCompression(compression_);
 }
 
-std::vector<nix::PathInfo> Pusher::closure(const std::vector<std::string> & roots)
+bool Pusher::inCache(const std::string & path)
+{
+    if (presence_.known(path)) return true;
+    if (!cache_.exists(nix::hashPart(path) + ".narinfo")) return false;
+    presence_.remember(path);
+    return true;
+}
+
+std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & roots, std::vector<std::string> & present)
 {
     std::map<std::string, nix::PathInfo> infos;
+    std::set<std::string> seen;
     std::vector<std::string> todo;
     for (auto & r : roots) {
         if (r.rfind("/nix/store/", 0) != 0 || r.find('/', 11) != std::string::npos || r.size() < 11 + 33)
@@ -30,11 +44,15 @@ std::vector<nix::PathInfo> Pusher::closure(const std::vector<std::string> & root
     while (!todo.empty()) {
         auto path = todo.back();
         todo.pop_back();
-        if (infos.count(path)) continue;
+        if (!seen.insert(path).second) continue;
+        if (inCache(path)) {
+            present.push_back(path);
+            continue;
+        }
         auto info = daemon_.queryPathInfo(path);
         if (!info) throw std::runtime_error("'" + path + "' is not in the store");
         for (auto & ref : info->references)
-            if (!infos.count(ref)) todo.push_back(ref);
+            if (!seen.count(ref)) todo.push_back(ref);
         infos.emplace(path, std::move(*info));
     }
 
@@ -45,14 +63,14 @@ std::vector<nix::PathInfo> Pusher::closure(const std::vector<std::string> & root
         if (!done.insert(path).second) return;
         auto & info = infos.at(path);
         for (auto & ref : info.references)
-            if (ref != path) visit(ref);
+            if (ref != path && infos.count(ref)) visit(ref);
         order.push_back(info);
     };
     for (auto & [path, _] : infos) visit(path);
     return order;
 }
 
-void Pusher::upload(const nix::PathInfo & info, PushSummary & summary)
+std::pair<uint64_t, uint64_t> Pusher::upload(const nix::PathInfo & info)
 {
     std::string nar;
     nix::Sha256Sink narHasher;
@@ -89,22 +107,73 @@ void Pusher::upload(const nix::PathInfo & info, PushSummary & summary)
     cache_.put(narinfo.url, file, "application/x-nix-nar");
     cache_.put(nix::hashPart(info.path) + ".narinfo", narinfo.render(), "text/x-nix-narinfo");
     presence_.remember(info.path);
-    summary.uploaded.push_back(info.path);
-    summary.narBytes += nar.size();
-    summary.fileBytes += file.size();
+    return {nar.size(), file.size()};
 }
 
 PushSummary Pusher::push(const std::vector<std::string> & roots)
 {
     PushSummary summary;
-    for (auto & info : closure(roots)) {
-        if (presence_.known(info.path) || cache_.exists(nix::hashPart(info.path) + ".narinfo")) {
-            presence_.remember(info.path);
-            summary.present.push_back(info.path);
-            continue;
-        }
-        upload(info, summary);
+    auto order = missing(roots, summary.present);
+
+    // A path is ready once every path it references (among those to upload)
+    // is uploaded; ready paths are uploaded `uploads_` at a time.
+    std::map<std::string, size_t> waitingOn;
+    std::map<std::string, std::vector<size_t>> dependents;
+    std::vector<size_t> ready;
+    std::set<std::string> toUpload;
+    for (auto & info : order) toUpload.insert(info.path);
+    for (size_t i = 0; i < order.size(); ++i) {
+        size_t n = 0;
+        for (auto & ref : order[i].references)
+            if (ref != order[i].path && toUpload.count(ref)) {
+                dependents[ref].push_back(i);
+                ++n;
+            }
+        waitingOn[order[i].path] = n;
+        if (n == 0) ready.push_back(i);
     }
+
+    std::mutex mutex;
+    std::condition_variable changed;
+    size_t running = 0, finished = 0;
+    std::exception_ptr failure;
+    auto work = [&]() {
+        std::unique_lock lock(mutex);
+        while (true) {
+            // Wait for a ready path; stop on a failure, or when nothing is
+            // ready and nothing under way could make anything ready.
+            changed.wait(lock, [&] { return !ready.empty() || failure || running == 0; });
+            if (failure || ready.empty()) return;
+            size_t i = ready.back();
+            ready.pop_back();
+            ++running;
+            lock.unlock();
+            std::exception_ptr error;
+            std::pair<uint64_t, uint64_t> sizes{};
+            try {
+                sizes = upload(order[i]);
+            } catch (...) {
+                error = std::current_exception();
+            }
+            lock.lock();
+            --running;
+            ++finished;
+            if (error) {
+                if (!failure) failure = error;
+            } else {
+                summary.uploaded.push_back(order[i].path);
+                summary.narBytes += sizes.first;
+                summary.fileBytes += sizes.second;
+                for (auto d : dependents[order[i].path])
+                    if (--waitingOn[order[d].path] == 0) ready.push_back(d);
+            }
+            changed.notify_all();
+        }
+    };
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < std::min(uploads_, std::max<size_t>(order.size(), 1)); ++t) threads.emplace_back(work);
+    for (auto & t : threads) t.join();
+    if (failure) std::rethrow_exception(failure);
     return summary;
 }
 

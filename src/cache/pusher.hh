@@ -9,6 +9,7 @@
 #include "daemon_client.hh"
 #include "signing_key.hh"
 
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -37,6 +38,7 @@ public:
 
 private:
     void redisFailed(const std::string & what);
+    std::mutex mutex_; // uploads run on several threads
     std::set<std::string> present_;
     void * redis_ = nullptr; // redisContext
     std::string key_;
@@ -53,26 +55,35 @@ struct PushSummary
 class Pusher
 {
 public:
+    // `uploads`: paths uploaded at once (each on its own thread); 0 means
+    // one per core.
     Pusher(nix::DaemonConnection & daemon, BinaryCache & cache, PresenceCache & presence,
-           std::optional<nix::SigningKey> key, std::string compression = "zstd");
+           std::optional<nix::SigningKey> key, std::string compression = "zstd", size_t uploads = 0);
 
-    // The closure of `roots`, in an order where every path comes after the
-    // paths it references. Throws std::runtime_error for a path that is not
-    // in the store (or not a store path).
-    std::vector<nix::PathInfo> closure(const std::vector<std::string> & roots);
+    // What a push must upload: the closure of `roots` without the paths
+    // already in the cache (nor their references: a path is only ever in the
+    // cache after all of its references), every path after the paths it
+    // references. The paths found present go to `present`. Throws
+    // std::runtime_error for a path that is not in the store (or not a
+    // store path).
+    std::vector<nix::PathInfo> missing(const std::vector<std::string> & roots, std::vector<std::string> & present);
 
-    // Pushes the closure of `roots`. Throws on the first failure; what was
-    // uploaded before it stays valid (its references are all there).
+    // Pushes the closure of `roots`. Throws on the first failure, after the
+    // uploads under way have finished; what was uploaded stays valid (its
+    // references are all there).
     PushSummary push(const std::vector<std::string> & roots);
 
 private:
-    void upload(const nix::PathInfo & info, PushSummary & summary);
+    // Uploads one path; returns its NAR and file sizes.
+    std::pair<uint64_t, uint64_t> upload(const nix::PathInfo & info);
+    bool inCache(const std::string & path);
 
     nix::DaemonConnection & daemon_;
     BinaryCache & cache_;
     PresenceCache & presence_;
     std::optional<nix::SigningKey> key_;
     std::string compression_;
+    size_t uploads_;
 };
 
 } // namespace evolive::cache

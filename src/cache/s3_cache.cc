@@ -165,15 +165,34 @@ S3Cache::S3Cache(S3Location location, S3Credentials credentials)
 {
     static bool initialised = (curl_global_init(CURL_GLOBAL_DEFAULT), true);
     (void) initialised;
-    curl_ = curl_easy_init();
-    if (!curl_) throw S3Error("cannot initialise libcurl");
     if (!exists("nix-cache-info"))
         put("nix-cache-info", "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n", "text/x-nix-cache-info");
 }
 
 S3Cache::~S3Cache()
 {
-    curl_easy_cleanup((CURL *) curl_);
+    for (auto * h : idleHandles_) curl_easy_cleanup((CURL *) h);
+}
+
+void * S3Cache::acquireHandle()
+{
+    {
+        std::lock_guard lock(handlesMutex_);
+        if (!idleHandles_.empty()) {
+            auto * h = idleHandles_.back();
+            idleHandles_.pop_back();
+            return h;
+        }
+    }
+    auto * h = curl_easy_init();
+    if (!h) throw S3Error("cannot initialise libcurl");
+    return h;
+}
+
+void S3Cache::releaseHandle(void * handle)
+{
+    std::lock_guard lock(handlesMutex_);
+    idleHandles_.push_back(handle);
 }
 
 std::string S3Cache::describe() const
@@ -184,7 +203,13 @@ std::string S3Cache::describe() const
 S3Cache::Response S3Cache::request(const std::string & method, const std::string & key, const std::string & query,
                                    std::string_view body, const std::string & contentType)
 {
-    auto * curl = (CURL *) curl_;
+    auto * curl = (CURL *) acquireHandle();
+    struct Release
+    {
+        S3Cache * self;
+        void * handle;
+        ~Release() { self->releaseHandle(handle); }
+    } release{this, curl};
     std::string url = location_.objectUrl(key) + (query.empty() ? "" : "?" + query);
     std::string sigv4 = "aws:amz:" + location_.region + ":s3";
     std::string userpwd = credentials_.accessKeyId + ":" + credentials_.secretAccessKey;
@@ -269,7 +294,7 @@ void S3Cache::putMultipart(const std::string & key, std::string_view data, const
     auto started = request("POST", key, "uploads=", {}, contentType);
     auto uploadId = xmlField(started.body, "UploadId");
     if (uploadId.empty()) throw S3Error("POST " + key + "?uploads: no UploadId in the answer");
-    char * escaped = curl_easy_escape((CURL *) curl_, uploadId.c_str(), (int) uploadId.size());
+    char * escaped = curl_escape(uploadId.c_str(), (int) uploadId.size());
     std::string id = escaped;
     curl_free(escaped);
     try {

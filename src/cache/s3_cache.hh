@@ -17,6 +17,8 @@
 
 #include <chrono>
 #include <map>
+#include <mutex>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -74,9 +76,15 @@ private:
                      std::string_view body, const std::string & contentType);
     void putMultipart(const std::string & key, std::string_view data, const std::string & contentType);
 
+    // One libcurl handle per concurrent request (a handle is not
+    // thread-safe); idle ones are kept for their connections.
+    void * acquireHandle();
+    void releaseHandle(void * handle);
+
     S3Location location_;
     S3Credentials credentials_;
-    void * curl_;
+    std::mutex handlesMutex_;
+    std::vector<void *> idleHandles_;
 };
 
 } // namespace evolive::cache

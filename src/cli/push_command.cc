@@ -22,6 +22,7 @@ struct PushOptions
     std::string compression = "zstd";
     std::string socket;
     std::string redis;
+    size_t uploads = 0;
     bool json = false;
 };
 
@@ -45,7 +46,7 @@ int runPush(PushOptions & o)
         std::unique_ptr<cache::PresenceCache> presence =
             o.redis.empty() ? std::make_unique<cache::PresenceCache>()
                             : std::make_unique<cache::PresenceCache>(o.redis, target->describe());
-        cache::Pusher pusher(daemon, *target, *presence, key, o.compression);
+        cache::Pusher pusher(daemon, *target, *presence, key, o.compression, o.uploads);
         auto summary = pusher.push(o.drvs);
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         if (o.json) {
@@ -84,6 +85,7 @@ void addPushCommand(CLI::App & app)
                     "the Nix daemon's socket (default: $NIX_DAEMON_SOCKET_PATH, else /nix/var/nix/daemon-socket/socket)");
     cmd->add_option("--redis", o->redis,
                     "share what is known to be in the cache through Redis: redis://HOST:PORT or unix:///PATH");
+    cmd->add_option("--uploads", o->uploads, "paths uploaded at once (default: one per core)");
     cmd->add_flag("--json", o->json, "print the summary as JSON");
     cmd->callback([o]() { throw CLI::RuntimeError(runPush(*o)); });
 }

@@ -108,7 +108,7 @@ TEST_F(S3Push, NixReadsTheBucketOverHttp)
     auto second = push(url(), {drv});
     ASSERT_EQ(second.exitCode, 0) << second.err;
     EXPECT_EQ(json::parse(second.out)["uploaded"], 0);
-    EXPECT_EQ(json::parse(second.out)["present"], 3);
+    EXPECT_EQ(json::parse(second.out)["present"], 1); // curl: its references are not looked at
 }
 
 TEST_F(S3Push, AWrongSecretIsRefusedAndNothingIsWritten)

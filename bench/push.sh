@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Push speed: `evolive push` against `nix copy --derivation` on the same
+# .drv closures, into a local binary cache directory with the same
+# compression, in one run; then a second push with everything present.
+#
+#   bench/push.sh                            # n=20000 (about 20,800 jobs), 3 repeats
+#   BENCH_N=2000 BENCH_REPEAT=1 bench/push.sh
+#
+# Targets (issue: pushing): at least 2x faster than nix copy to a
+# directory, and the second push at least 20x faster than the first.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="${EVOLIVE_BUILD:-$root/build}/bin"
+n="${BENCH_N:-20000}"
+repeat="${BENCH_REPEAT:-3}"
+compression="${BENCH_COMPRESSION:-zstd}"
+work=$(mktemp -d /tmp/evolive-bench-push.XXXXXX)
+trap 'kill $daemon 2>/dev/null || true; rm -rf "$work"' EXIT
+
+socket="$work/daemon.sock"
+NIX_DAEMON_SOCKET_PATH="$socket" nix-daemon >"$work/daemon.log" 2>&1 &
+daemon=$!
+for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
+
+seconds() { /usr/bin/time -o "$work/t" -f '%e' "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; cat "$work/t"; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+: >"$work/evolive" ; : >"$work/nix" ; : >"$work/again"
+for rep in $(seq 1 "$repeat"); do
+  salt="bench-push-$(date +%s%N)-$rep"
+  "$bin/evolive-eval-jobs" --workers 2 --arg n "$n" --arg work 10 --arg errors false --argstr salt "$salt" \
+    "$root/bench/workloads/synthetic.nix" 2>/dev/null | grep -o '"drvPath":"[^"]*"' | cut -d'"' -f4 >"$work/drvs"
+  echo "bench: repeat $rep: $(wc -l <"$work/drvs") derivations" >&2
+  # Both tools read the same files: read them once first, so that neither
+  # pays for a cold page cache (the first one would, otherwise).
+  mapfile -t drvs <"$work/drvs"
+  nix-store --query --requisites "${drvs[@]}" | xargs cat >/dev/null
+  seconds "$bin/evolive" push --to "$work/evolive-$rep" --compression "$compression" --daemon-socket "$socket" \
+    <"$work/drvs" >>"$work/evolive"
+  seconds "$bin/evolive" push --to "$work/evolive-$rep" --compression "$compression" --daemon-socket "$socket" \
+    <"$work/drvs" >>"$work/again"
+  # Nix 2.8's `nix copy` has no --stdin: the paths go on its command line
+  # (20,800 of them fit within ARG_MAX).
+  seconds env NIX_DAEMON_SOCKET_PATH="$socket" nix --extra-experimental-features nix-command copy --derivation \
+    --to "file://$work/nix-$rep?compression=$compression" "${drvs[@]}" >>"$work/nix"
+done
+
+e=$(median <"$work/evolive"); x=$(median <"$work/nix"); a=$(median <"$work/again")
+printf '\n%-40s %10s\n' "push of the closure (median of $repeat)" "seconds"
+printf '%-40s %10.2f\n' "evolive push (first)" "$e" "nix copy --derivation" "$x" "evolive push (everything present)" "$a"
+awk -v e="$e" -v x="$x" -v a="$a" 'BEGIN {
+  printf "\nnix copy / evolive: %.2fx (target >= 2)\nfirst / second push: %.1fx (target >= 20)\n", x / e, e / (a > 0 ? a : 0.01) }'
