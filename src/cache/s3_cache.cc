@@ -28,13 +28,6 @@ std::map<std::string, std::string> parseQuery(const std::string & query)
     return out;
 }
 
-std::string sha256Hex(std::string_view data)
-{
-    nix::Sha256Sink h;
-    h(data);
-    return nix::toBase16(h.finish());
-}
-
 std::string xmlField(const std::string & xml, const std::string & tag)
 {
     auto open = xml.find("<" + tag + ">");
@@ -214,7 +207,7 @@ S3Cache::Response S3Cache::request(const std::string & method, const std::string
     std::string sigv4 = "aws:amz:" + location_.region + ":s3";
     std::string userpwd = credentials_.accessKeyId + ":" + credentials_.secretAccessKey;
     // libcurl's SigV4 does not add the payload hash header; S3 needs it.
-    std::string payloadHash = "x-amz-content-sha256: " + sha256Hex(body);
+    std::string payloadHash = "x-amz-content-sha256: " + nix::sha256Hex(body);
     std::mt19937 random{std::random_device{}()};
 
     for (int attempt = 0;; ++attempt) {

@@ -4,6 +4,7 @@
 #include "daemon_client.hh"
 #include "evaluation.hh"
 #include "fingerprint.hh"
+#include "hash.hh"
 #include "jobset.hh"
 #include "pusher.hh"
 #include "signing_key.hh"
@@ -61,7 +62,7 @@ Jobset loadJobset(const EvalCommandOptions & o)
     if (!o.expr.empty()) {
         // The expression becomes a file named by its hash, so that its
         // fingerprint is the same every time.
-        auto dir = o.stateDir + "/expressions/" + sha256Hex(o.expr).substr(0, 32);
+        auto dir = o.stateDir + "/expressions/" + nix::sha256Hex(o.expr).substr(0, 32);
         fs::create_directories(dir);
         std::ofstream(dir + "/default.nix") << o.expr;
         return jobsetForFile(dir + "/default.nix");

@@ -1,8 +1,9 @@
 #include "fingerprint.hh"
 
+#include "hash.hh"
+
 #include <filesystem>
 #include <fstream>
-#include <sodium.h>
 #include <vector>
 
 namespace evolive {
@@ -10,41 +11,18 @@ namespace evolive {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
-std::string hex(const unsigned char * bytes, size_t n)
-{
-    static const char * digits = "0123456789abcdef";
-    std::string out;
-    for (size_t i = 0; i < n; ++i) {
-        out += digits[bytes[i] >> 4];
-        out += digits[bytes[i] & 15];
-    }
-    return out;
-}
-
-} // namespace
-
-std::string sha256Hex(const std::string & data)
-{
-    unsigned char out[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(out, (const unsigned char *) data.data(), data.size());
-    return hex(out, sizeof out);
-}
-
 std::string hashDirectory(const std::string & root)
 {
     std::vector<fs::path> entries;
     for (auto & entry : fs::recursive_directory_iterator(root)) entries.push_back(entry.path());
     std::sort(entries.begin(), entries.end());
 
-    crypto_hash_sha256_state state;
-    crypto_hash_sha256_init(&state);
+    nix::Sha256Sink hash;
     auto feed = [&](const std::string & s) {
         // Length-prefixed, so that no two trees give the same byte stream.
         uint64_t n = s.size();
-        crypto_hash_sha256_update(&state, (const unsigned char *) &n, sizeof n);
-        crypto_hash_sha256_update(&state, (const unsigned char *) s.data(), s.size());
+        hash({(const char *) &n, sizeof n});
+        hash(s);
     };
     for (auto & p : entries) {
         auto rel = fs::relative(p, root).string();
@@ -62,12 +40,10 @@ std::string hashDirectory(const std::string & root)
             feed(rel);
             std::ifstream in(p, std::ios::binary);
             std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-            feed(sha256Hex(contents));
+            feed(nix::sha256Hex(contents));
         }
     }
-    unsigned char out[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&state, out);
-    return hex(out, sizeof out);
+    return nix::toBase16(hash.finish());
 }
 
 json fingerprintDocument(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs)
@@ -108,7 +84,7 @@ json fingerprintDocument(const Jobset & jobset, const std::map<std::string, Reso
 
 std::string fingerprintOf(const json & document)
 {
-    return sha256Hex(document.dump());
+    return nix::sha256Hex(document.dump());
 }
 
 } // namespace evolive

@@ -36,6 +36,4 @@ std::string fingerprintOf(const nlohmann::json & document);
 // sorted path order (the directory's own path does not count).
 std::string hashDirectory(const std::string & path);
 
-std::string sha256Hex(const std::string & data);
-
 } // namespace evolive

@@ -1,6 +1,7 @@
 #include "git_fetcher.hh"
 
 #include "fingerprint.hh"
+#include "hash.hh"
 #include "process.hh"
 
 #include <fcntl.h>
@@ -86,7 +87,7 @@ bool GitFetcher::gitOk(const std::vector<std::string> & args, const std::optiona
 
 std::string GitFetcher::mirrorFor(const std::string & url) const
 {
-    return root_ + "/mirrors/" + sha256Hex(url).substr(0, 32) + ".git";
+    return root_ + "/mirrors/" + nix::sha256Hex(url).substr(0, 32) + ".git";
 }
 
 std::string GitFetcher::resolve(const GitSource & source) const

@@ -15,6 +15,13 @@ std::string toBase16(const Sha256 & hash)
     return out;
 }
 
+std::string sha256Hex(std::string_view data)
+{
+    Sha256Sink h;
+    h(data);
+    return toBase16(h.finish());
+}
+
 Sha256 fromBase16(std::string_view hex)
 {
     Sha256 out;

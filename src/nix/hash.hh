@@ -32,6 +32,8 @@ private:
 };
 
 std::string toBase16(const Sha256 & hash);
+// SHA-256 of `data`, in base16.
+std::string sha256Hex(std::string_view data);
 Sha256 fromBase16(std::string_view hex);    // throws std::invalid_argument
 std::string toNixBase32(const Sha256 & hash);
 std::string toBase64(std::string_view bytes);
