@@ -2,11 +2,13 @@
 
 #include "channel.hh"
 #include "git_fetcher.hh"
+#include "parquet_writer.hh"
 #include "process.hh"
 
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,6 +101,38 @@ std::string lastLines(const std::string & file, size_t n)
     for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i) out += lines[i] + "\n";
     while (!out.empty() && out.back() == '\n') out.pop_back();
     return out;
+}
+
+// The columns of a result file: one row per job; nested values as JSON text.
+const std::vector<std::string> resultColumns{"attr", "attrPath", "name", "system", "drvPath",
+                                             "outputs", "meta", "error", "constituents"};
+
+std::vector<results::Cell> resultRow(const json & job)
+{
+    auto text = [&](const char * key) -> results::Cell {
+        if (!job.contains(key) || job[key].is_null()) return std::nullopt;
+        return job[key].is_string() ? job[key].get<std::string>() : job[key].dump();
+    };
+    return {text("attr"), text("attrPath"), text("name"), text("system"), text("drvPath"),
+            text("outputs"), text("meta"), text("error"), text("constituents")};
+}
+
+std::string isoTime(std::chrono::system_clock::time_point t)
+{
+    auto seconds = std::chrono::system_clock::to_time_t(t);
+    struct tm tm;
+    gmtime_r(&seconds, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string machineId()
+{
+    std::ifstream in("/etc/machine-id");
+    std::string id;
+    in >> id;
+    return id;
 }
 
 } // namespace
@@ -225,6 +259,11 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
         ChildProcess evaluator(spec, logFd);
         ::close(logFd);
 
+        fs::create_directories(settings.stateDir + "/results");
+        auto resultPath = settings.stateDir + "/results/" + fingerprint + ".parquet";
+        results::ParquetWriter result(resultPath, resultColumns);
+        auto startedAt = std::chrono::system_clock::now();
+
         size_t jobs = 0, errors = 0;
         bool pushing = jobset.options.push && settings.push;
         if (jobset.options.push && !settings.push)
@@ -236,6 +275,7 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
             if (job.is_discarded() || !job.is_object()) continue; // not a job line; it is in the log
             ++jobs;
             if (job.contains("error")) ++errors;
+            result.addRow(resultRow(job));
             job["type"] = "job";
             if (pushing && job.contains("drvPath")) {
                 auto outcome = settings.push(job["drvPath"].get<std::string>());
@@ -258,6 +298,23 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
                                                                      : "exit status " + std::to_string(WEXITSTATUS(status))) +
                                      ")" + (tail.empty() ? "" : ":\n" + tail));
         }
+        // The result file is complete only now, and only now gets its name.
+        struct utsname host;
+        uname(&host);
+        result.setMetadata("fingerprint", fingerprint);
+        result.setMetadata("inputs", described.dump());
+        result.setMetadata("expression", json{{"input", jobset.expression.input}, {"path", jobset.expression.path}}.dump());
+        result.setMetadata("evaluator", jobset.options.evaluator);
+        result.setMetadata("evolive.version", EVOLIVE_VERSION);
+        result.setMetadata("machine.id", machineId());
+        result.setMetadata("machine.arch", host.machine);
+        result.setMetadata("machine.os", std::string(host.sysname) + " " + host.release);
+        result.setMetadata("started", isoTime(startedAt));
+        result.setMetadata("finished", isoTime(std::chrono::system_clock::now()));
+        result.setMetadata("jobs", std::to_string(jobs));
+        result.setMetadata("errors", std::to_string(errors));
+        result.finish();
+
         json finished{{"type", "finished"},
                       {"fingerprint", fingerprint},
                       {"jobs", jobs},
@@ -265,6 +322,7 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
                       {"durations",
                        {{"fetch", fetchSeconds}, {"evaluate", secondsSince(evalStarted)}, {"total", secondsSince(started)}}}};
         if (pushing) finished["push"] = pushed;
+        finished["result"] = resultPath;
         emit(finished);
         return true;
     } catch (std::exception & e) {

@@ -337,6 +337,34 @@ TEST(EvolivEval, ExamplesAndQuickEvaluations)
     EXPECT_EQ(example.finished["push"]["errors"], 0);
     EXPECT_TRUE(fs::exists(state.path() + "/binary-cache/nix-cache-info"));
 
+    // The result file, read by DuckDB: every job, and the metadata.
+    auto resultFile = example.finished.value("result", "");
+    EXPECT_NE(resultFile.find(example.started["fingerprint"].get<std::string>() + ".parquet"), std::string::npos);
+    auto duck = runCommand({"node", READ_PARQUET_SCRIPT, resultFile}, {{"EVOLIVE_NODE_MODULES", NODE_MODULES}});
+    ASSERT_EQ(duck.exitCode, 0) << duck.err;
+    auto read = json::parse(duck.out);
+    ASSERT_EQ(read["rows"].size(), 6u);
+    for (auto & row : read["rows"]) {
+        auto & job = example.jobs.at(row["attr"].get<std::string>());
+        EXPECT_EQ(json::parse(row["attrPath"].get<std::string>()), job["attrPath"]);
+        if (job.contains("error")) {
+            EXPECT_EQ(row["error"], job["error"]);
+            EXPECT_TRUE(row["drvPath"].is_null());
+        } else {
+            EXPECT_EQ(row["drvPath"], job["drvPath"]);
+            EXPECT_EQ(row["name"], job["name"]);
+            EXPECT_EQ(json::parse(row["outputs"].get<std::string>()), job["outputs"]);
+            EXPECT_EQ(json::parse(row["meta"].get<std::string>()), job["meta"]);
+        }
+    }
+    auto & meta = read["metadata"];
+    EXPECT_EQ(meta["fingerprint"], example.started["fingerprint"]);
+    EXPECT_EQ(json::parse(meta["inputs"].get<std::string>()), example.started["inputs"]);
+    EXPECT_EQ(meta["jobs"], "6");
+    EXPECT_EQ(meta["errors"], "1");
+    EXPECT_EQ(meta["evaluator"], "evolive-eval-jobs");
+    EXPECT_FALSE(meta["machine.arch"].get<std::string>().empty());
+
     auto file = runEvolive({"eval", "--state-dir", state.path(), EXAMPLES_DIR "/release.nix"});
     ASSERT_EQ(file.process.exitCode, 0) << file.process.out;
     EXPECT_EQ(file.finished["jobs"], 6);
@@ -352,5 +380,7 @@ TEST(EvolivEval, ExamplesAndQuickEvaluations)
     auto broken = runEvolive({"eval", "--state-dir", state.path(), "--expr", "{ a = ; }"});
     EXPECT_EQ(broken.process.exitCode, 1);
     EXPECT_EQ(broken.failed["stage"], "evaluate");
+    // A failed evaluation leaves no result file.
+    EXPECT_FALSE(fs::exists(state.path() + "/results/" + broken.failed.value("fingerprint", "") + ".parquet"));
     EXPECT_NE(broken.failed["message"].get<std::string>().find("syntax error"), std::string::npos) << broken.failed;
 }
