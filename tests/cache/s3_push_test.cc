@@ -140,6 +140,39 @@ TEST_F(S3Push, CredentialsFromAProfileAndMultipartUploads)
     EXPECT_EQ(copy.exitCode, 0) << copy.err;
 }
 
+// 500s from the server: retried with backoff; when they do not stop, a
+// clear error and nothing in the bucket.
+TEST_F(S3Push, ServerErrorsAreRetriedThenReported)
+{
+    auto proxy = [&](int failures) {
+        auto p = std::make_unique<Subprocess>(std::vector<std::string>{"node", FLAKY_PROXY_SCRIPT,
+                                                                       std::to_string(s3->port()), std::to_string(failures)});
+        EXPECT_TRUE(p->waitForStderr("listening ", std::chrono::seconds(30)));
+        auto & err = p->stderrSoFar();
+        return std::make_pair(std::move(p), std::stoi(err.substr(err.find("listening ") + 10)));
+    };
+    auto drv = instantiate("curl");
+
+    auto [flaky, flakyPort] = proxy(3);
+    auto recovered = push("s3://cache?endpoint=http://127.0.0.1:" + std::to_string(flakyPort) + "&retries=5", {drv});
+    ASSERT_EQ(recovered.exitCode, 0) << recovered.err;
+    EXPECT_EQ(json::parse(recovered.out)["uploaded"], 3);
+    EXPECT_EQ(narinfosStored(), 3u);
+
+    auto [broken, brokenPort] = proxy(1000000);
+    auto other = instantiate("pythonPackages.requests"); // not pushed yet
+    auto failed = push("s3://cache?endpoint=http://127.0.0.1:" + std::to_string(brokenPort) + "&retries=2", {other});
+    EXPECT_EQ(failed.exitCode, 1);
+    EXPECT_NE(failed.err.find("HTTP 500"), std::string::npos) << failed.err;
+    EXPECT_NE(failed.err.find("gave up after 3 attempts"), std::string::npos) << failed.err;
+    EXPECT_EQ(narinfosStored(), 3u) << "nothing new may be written through a failing server";
+
+    // Once the server is well again, the push completes.
+    auto again = push(url(), {other});
+    ASSERT_EQ(again.exitCode, 0) << again.err;
+    EXPECT_EQ(json::parse(again.out)["uploaded"], 1);
+}
+
 TEST_F(S3Push, AServerThatIsGoneIsRetriedThenReported)
 {
     auto gone = "s3://cache?endpoint=http://127.0.0.1:1&retries=2";
