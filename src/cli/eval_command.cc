@@ -33,6 +33,7 @@ struct EvalCommandOptions
     bool progress = false;
     bool noProgress = false;
     bool push = false;
+    bool force = false;
     std::string cacheDir;
     std::string keyFile;
     std::string daemonSocket;
@@ -96,6 +97,7 @@ int runEvalCommand(EvalCommandOptions & o)
     EvaluationSettings settings;
     settings.stateDir = o.stateDir;
     settings.gitTimeout = std::chrono::seconds(o.gitTimeout);
+    settings.force = o.force;
     settings.evaluatorDir = fs::canonical("/proc/self/exe").parent_path();
 
     // Pushing: one daemon connection and one presence cache for the whole
@@ -165,6 +167,7 @@ void addEvalCommand(CLI::App & app)
         ->check(CLI::PositiveNumber);
     cmd->add_flag("--progress", options->progress, "show progress on stderr");
     cmd->add_flag("--no-progress", options->noProgress, "never show progress");
+    cmd->add_flag("--force", options->force, "evaluate again even when the same fingerprint has a stored result");
     cmd->add_flag("--push", options->push, "push each job's .drv closure to the binary cache (as options.push)");
     cmd->add_option("--cache", options->cacheDir, "the binary cache to push to: a directory or s3://BUCKET?... (default: STATE/binary-cache)");
     cmd->add_option("--key", options->keyFile, "a secret key file to sign pushed paths with");

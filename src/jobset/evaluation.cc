@@ -2,12 +2,15 @@
 
 #include "channel.hh"
 #include "git_fetcher.hh"
+#include "parquet_reader.hh"
 #include "parquet_writer.hh"
 #include "process.hh"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -104,17 +107,38 @@ std::string lastLines(const std::string & file, size_t n)
 }
 
 // The columns of a result file: one row per job; nested values as JSON text.
+// `extra` holds every other field of the line (namedConstituents,
+// cacheStatus, inputDrvs, ...) as one JSON object, so a replay is lossless.
 const std::vector<std::string> resultColumns{"attr", "attrPath", "name", "system", "drvPath",
-                                             "outputs", "meta", "error", "constituents"};
+                                             "outputs", "meta", "error", "constituents", "extra"};
+
+const std::set<std::string> jsonColumns{"attrPath", "outputs", "meta", "constituents"};
 
 std::vector<results::Cell> resultRow(const json & job)
 {
-    auto text = [&](const char * key) -> results::Cell {
-        if (!job.contains(key) || job[key].is_null()) return std::nullopt;
-        return job[key].is_string() ? job[key].get<std::string>() : job[key].dump();
-    };
-    return {text("attr"), text("attrPath"), text("name"), text("system"), text("drvPath"),
-            text("outputs"), text("meta"), text("error"), text("constituents")};
+    std::vector<results::Cell> row;
+    json extra = json::object();
+    for (auto & [key, value] : job.items())
+        if (std::find(resultColumns.begin(), resultColumns.end(), key) == resultColumns.end()) extra[key] = value;
+    for (auto & column : resultColumns) {
+        if (column == "extra") row.emplace_back(extra.empty() ? results::Cell() : results::Cell(extra.dump()));
+        else if (!job.contains(column)) row.emplace_back();
+        else if (jsonColumns.count(column)) row.emplace_back(job[column].dump());
+        else row.emplace_back(job[column].get<std::string>());
+    }
+    return row;
+}
+
+// The job line a stored row came from.
+json jobFromRow(const std::vector<std::string> & columns, const std::vector<results::Cell> & row)
+{
+    json job = json::object();
+    for (size_t i = 0; i < columns.size() && i < row.size(); ++i) {
+        if (!row[i]) continue;
+        if (columns[i] == "extra") job.update(json::parse(*row[i]));
+        else job[columns[i]] = jsonColumns.count(columns[i]) ? json::parse(*row[i]) : json(*row[i]);
+    }
+    return job;
 }
 
 std::string isoTime(std::chrono::system_clock::time_point t)
@@ -236,46 +260,32 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
         auto logPath = settings.stateDir + "/logs/" + fingerprint + ".log";
         json described = json::object();
         for (auto & [name, input] : inputs) described[name] = describeInput(input);
-        {
+        auto resultPath = settings.stateDir + "/results/" + fingerprint + ".parquet";
+        bool replay = !settings.force && fs::exists(resultPath);
+        if (replay) {
+            // Keep the evaluation's own log; note the replay after it.
+            std::ofstream(logPath, std::ios::app) << "evolive: replayed from " << resultPath << "\n";
+        } else {
             std::ofstream log(logPath, std::ios::trunc);
             log << "evolive: evaluation " << fingerprint << "\n" << "inputs: " << described.dump() << "\n";
         }
-        emit({{"type", "started"},
-              {"fingerprint", fingerprint},
-              {"cached", false},
-              {"inputs", described},
-              {"expression", {{"input", jobset.expression.input}, {"path", jobset.expression.path}}},
-              {"evaluator", jobset.options.evaluator},
-              {"log", logPath}});
+        json startedMessage{{"type", "started"},
+                            {"fingerprint", fingerprint},
+                            {"cached", replay},
+                            {"inputs", described},
+                            {"expression", {{"input", jobset.expression.input}, {"path", jobset.expression.path}}},
+                            {"evaluator", jobset.options.evaluator},
+                            {"log", logPath}};
 
-        stage = "evaluate";
-        ProcessSpec spec;
-        spec.argv = {findEvaluator(settings, jobset.options.evaluator)};
-        auto args = evaluatorArguments(jobset, inputs, file);
-        spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-        int logFd = ::open(logPath.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (logFd < 0) throw std::runtime_error("cannot open " + logPath);
-        auto evalStarted = Clock::now();
-        ChildProcess evaluator(spec, logFd);
-        ::close(logFd);
-
-        fs::create_directories(settings.stateDir + "/results");
-        auto resultPath = settings.stateDir + "/results/" + fingerprint + ".parquet";
-        results::ParquetWriter result(resultPath, resultColumns);
-        auto startedAt = std::chrono::system_clock::now();
-
+        // Each job, live or replayed: pushed when asked, then sent on.
         size_t jobs = 0, errors = 0;
         bool pushing = jobset.options.push && settings.push;
         if (jobset.options.push && !settings.push)
             throw JobsetError("options.push: no binary cache is configured for pushing");
         json pushed{{"uploaded", 0}, {"present", 0}, {"errors", 0}};
-        LineReader reader(evaluator.stdoutFd());
-        while (auto line = reader.readLine()) {
-            auto job = json::parse(*line, nullptr, false);
-            if (job.is_discarded() || !job.is_object()) continue; // not a job line; it is in the log
+        auto deliver = [&](json job) {
             ++jobs;
             if (job.contains("error")) ++errors;
-            result.addRow(resultRow(job));
             job["type"] = "job";
             if (pushing && job.contains("drvPath")) {
                 auto outcome = settings.push(job["drvPath"].get<std::string>());
@@ -289,6 +299,54 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
             }
             emit(job);
             if (settings.progress) settings.progress(jobs, errors);
+        };
+        auto finish = [&](double evaluateSeconds) {
+            json finished{{"type", "finished"},
+                          {"fingerprint", fingerprint},
+                          {"cached", replay},
+                          {"jobs", jobs},
+                          {"errors", errors},
+                          {"durations",
+                           {{"fetch", fetchSeconds}, {replay ? "replay" : "evaluate", evaluateSeconds},
+                            {"total", secondsSince(started)}}},
+                          {"result", resultPath}};
+            if (pushing) finished["push"] = pushed;
+            emit(finished);
+        };
+
+        if (replay) {
+            // The same fingerprint was evaluated before: stream the stored
+            // result instead of evaluating again.
+            stage = "replay";
+            auto replayStarted = Clock::now();
+            emit(startedMessage);
+            std::vector<std::string> columns = results::readParquetFooter(resultPath).columns;
+            results::readParquet(resultPath, [&](const std::vector<results::Cell> & row) { deliver(jobFromRow(columns, row)); });
+            finish(secondsSince(replayStarted));
+            return true;
+        }
+        emit(startedMessage);
+
+        stage = "evaluate";
+        ProcessSpec spec;
+        spec.argv = {findEvaluator(settings, jobset.options.evaluator)};
+        auto args = evaluatorArguments(jobset, inputs, file);
+        spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+        int logFd = ::open(logPath.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (logFd < 0) throw std::runtime_error("cannot open " + logPath);
+        auto evalStarted = Clock::now();
+        ChildProcess evaluator(spec, logFd);
+        ::close(logFd);
+
+        fs::create_directories(settings.stateDir + "/results");
+        results::ParquetWriter result(resultPath, resultColumns);
+        auto startedAt = std::chrono::system_clock::now();
+        LineReader reader(evaluator.stdoutFd());
+        while (auto line = reader.readLine()) {
+            auto job = json::parse(*line, nullptr, false);
+            if (job.is_discarded() || !job.is_object()) continue; // not a job line; it is in the log
+            result.addRow(resultRow(job));
+            deliver(std::move(job));
         }
         int status = evaluator.wait();
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -298,6 +356,7 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
                                                                      : "exit status " + std::to_string(WEXITSTATUS(status))) +
                                      ")" + (tail.empty() ? "" : ":\n" + tail));
         }
+
         // The result file is complete only now, and only now gets its name.
         struct utsname host;
         uname(&host);
@@ -314,16 +373,7 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
         result.setMetadata("jobs", std::to_string(jobs));
         result.setMetadata("errors", std::to_string(errors));
         result.finish();
-
-        json finished{{"type", "finished"},
-                      {"fingerprint", fingerprint},
-                      {"jobs", jobs},
-                      {"errors", errors},
-                      {"durations",
-                       {{"fetch", fetchSeconds}, {"evaluate", secondsSince(evalStarted)}, {"total", secondsSince(started)}}}};
-        if (pushing) finished["push"] = pushed;
-        finished["result"] = resultPath;
-        emit(finished);
+        finish(secondsSince(evalStarted));
         return true;
     } catch (std::exception & e) {
         json failed{{"type", "failed"}, {"stage", stage}, {"message", e.what()}};

@@ -1,7 +1,8 @@
 // One evaluation of a jobset, from start to end: resolve and fetch the
-// inputs, compute the fingerprint, run the evaluator, and report each step
-// as a message of the stream described in docs/jobsets.md (`started`,
-// `job`, `finished` or `failed`).
+// inputs, compute the fingerprint, run the evaluator (or, when the same
+// fingerprint has a stored result, replay it), keep the result, and report
+// each step as a message of the stream described in docs/jobsets.md
+// (`started`, `job`, `finished` or `failed`).
 #pragma once
 
 #include "fingerprint.hh"
@@ -20,6 +21,7 @@ struct EvaluationSettings
     std::string stateDir;                        // mirrors, checkouts, logs
     std::chrono::seconds gitTimeout{60};
     std::string evaluatorDir;                    // where evolive-eval-jobs is, "" for PATH
+    bool force = false;                          // evaluate even when a stored result exists
     std::function<void(size_t jobs, size_t errors)> progress; // called as jobs arrive
     // With options.push: pushes one job's .drv closure and says how it went
     // ({"uploaded": n, "present": m} or {"error": message}).

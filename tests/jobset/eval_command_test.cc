@@ -377,6 +377,28 @@ TEST(EvolivEval, ExamplesAndQuickEvaluations)
                           "{ a = derivation { name = \"a\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; }; }"});
     EXPECT_EQ(again.started["fingerprint"], expr.started["fingerprint"]);
 
+    // The same fingerprint again is answered from the stored result, with
+    // the same job lines; --force evaluates anew.
+    auto replayed = runEvolive({"eval", "--state-dir", state.path(), "--daemon-socket", daemon.socket(),
+                                EXAMPLES_DIR "/jobset.json"});
+    ASSERT_EQ(replayed.process.exitCode, 0) << replayed.process.out;
+    EXPECT_TRUE(replayed.started["cached"].get<bool>());
+    EXPECT_TRUE(replayed.finished["cached"].get<bool>());
+    EXPECT_TRUE(replayed.finished["durations"].contains("replay"));
+    ASSERT_EQ(replayed.jobs.size(), example.jobs.size());
+    for (auto & [attr, job] : example.jobs) {
+        auto a = job, b = replayed.jobs.at(attr);
+        a.erase("push");
+        b.erase("push");
+        EXPECT_EQ(a, b) << attr;
+    }
+    EXPECT_EQ(replayed.finished["jobs"], 6);
+    EXPECT_EQ(replayed.finished["errors"], 1);
+    auto forced = runEvolive({"eval", "--force", "--state-dir", state.path(), "--daemon-socket", daemon.socket(),
+                              EXAMPLES_DIR "/jobset.json"});
+    ASSERT_EQ(forced.process.exitCode, 0) << forced.process.out;
+    EXPECT_FALSE(forced.started["cached"].get<bool>());
+
     auto broken = runEvolive({"eval", "--state-dir", state.path(), "--expr", "{ a = ; }"});
     EXPECT_EQ(broken.process.exitCode, 1);
     EXPECT_EQ(broken.failed["stage"], "evaluate");

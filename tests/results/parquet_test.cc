@@ -1,8 +1,10 @@
 // The Parquet writer against DuckDB's reader.
+#include "parquet_reader.hh"
 #include "parquet_writer.hh"
 #include "subprocess.hh"
 
 #include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -55,6 +57,30 @@ TEST(Parquet, DuckDBReadsEveryRowAndTheMetadata)
     }
     EXPECT_EQ(read["metadata"]["fingerprint"], "0123abcd");
     EXPECT_EQ(read["metadata"]["inputs"], R"({"src":{"rev":"deadbeef"}})");
+
+    // Our own reader (for replay) gives back exactly what was written.
+    std::vector<std::vector<Cell>> back;
+    auto contents = evolive::results::readParquet(file, [&](const std::vector<Cell> & row) { back.push_back(row); });
+    EXPECT_EQ(back, rows);
+    EXPECT_EQ(contents.columns, names);
+    EXPECT_EQ(contents.rows, rows.size());
+    EXPECT_EQ(contents.metadata.at("fingerprint"), "0123abcd");
+}
+
+TEST(Parquet, ADamagedFileIsAnErrorNotGarbage)
+{
+    TempDir dir;
+    auto file = dir.path() + "/r.parquet";
+    {
+        ParquetWriter writer(file, {"attr"});
+        writer.addRow({Cell("x")});
+        writer.finish();
+    }
+    auto bytes = readFile(file);
+    for (size_t cut : {bytes.size() - 1, bytes.size() / 2, (size_t) 3}) {
+        std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes.substr(0, cut);
+        EXPECT_THROW(evolive::results::readParquet(file, [](auto &) {}), std::runtime_error) << cut;
+    }
 }
 
 TEST(Parquet, AnUnfinishedWriterLeavesNothingBehind)
