@@ -37,6 +37,7 @@ struct EvalCommandOptions
     std::string cacheDir;
     std::string keyFile;
     std::string daemonSocket;
+    std::string redis;
 };
 
 std::string defaultStateDir()
@@ -104,7 +105,7 @@ int runEvalCommand(EvalCommandOptions & o)
     // evaluation, so that shared dependencies are looked at once.
     std::unique_ptr<cache::BinaryCache> binaryCache;
     std::unique_ptr<nix::DaemonConnection> daemon;
-    cache::PresenceCache presence;
+    std::unique_ptr<cache::PresenceCache> presence;
     std::unique_ptr<cache::Pusher> pusher;
     if (jobset.options.push) {
         try {
@@ -113,7 +114,9 @@ int runEvalCommand(EvalCommandOptions & o)
             binaryCache = cache::openBinaryCache(o.cacheDir.empty() ? o.stateDir + "/binary-cache" : o.cacheDir);
             daemon = std::make_unique<nix::DaemonConnection>(
                 o.daemonSocket.empty() ? nix::DaemonConnection::defaultSocketPath() : o.daemonSocket);
-            pusher = std::make_unique<cache::Pusher>(*daemon, *binaryCache, presence, key);
+            presence = o.redis.empty() ? std::make_unique<cache::PresenceCache>()
+                                       : std::make_unique<cache::PresenceCache>(o.redis, binaryCache->describe());
+            pusher = std::make_unique<cache::Pusher>(*daemon, *binaryCache, *presence, key);
         } catch (std::exception & e) {
             std::cout << json{{"type", "failed"}, {"stage", "push"}, {"message", e.what()}}.dump() << std::endl;
             return 1;
@@ -171,6 +174,7 @@ void addEvalCommand(CLI::App & app)
     cmd->add_flag("--push", options->push, "push each job's .drv closure to the binary cache (as options.push)");
     cmd->add_option("--cache", options->cacheDir, "the binary cache to push to: a directory or s3://BUCKET?... (default: STATE/binary-cache)");
     cmd->add_option("--key", options->keyFile, "a secret key file to sign pushed paths with");
+    cmd->add_option("--redis", options->redis, "share presence through Redis: redis://HOST:PORT or unix:///PATH");
     cmd->add_option("--daemon-socket", options->daemonSocket,
                     "the Nix daemon's socket (default: $NIX_DAEMON_SOCKET_PATH, else /nix/var/nix/daemon-socket/socket)");
     cmd->callback([options]() { throw CLI::RuntimeError(runEvalCommand(*options)); });
