@@ -18,17 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> nixCommand{"nix", "--extra-experimental-features", "nix-command"};
-
-Completed nixCmd(std::vector<std::string> args)
-{
-    auto argv = nixCommand;
-    argv.insert(argv.end(), args.begin(), args.end());
-    return runCommand(argv);
-}
-
-std::string firstLine(const std::string & s) { return s.substr(0, s.find('\n')); }
-
 class Push : public ::testing::Test
 {
 protected:
@@ -57,12 +46,7 @@ protected:
         return runCommand(argv);
     }
 
-    std::string instantiate(const std::string & attr)
-    {
-        auto r = runCommand({"nix-instantiate", EXAMPLES_DIR "/release.nix", "-A", attr, "--argstr", "salt", salt});
-        EXPECT_EQ(r.exitCode, 0) << r.err;
-        return firstLine(r.out);
-    }
+    std::string instantiate(const std::string & attr) { return instantiateExample(attr, salt); }
 };
 
 } // namespace
@@ -117,7 +101,7 @@ TEST_F(Push, ClosureIsReadableByNixAndNotUploadedTwice)
     EXPECT_EQ(summary["uploaded"], 3); // zlib, openssl, curl
     EXPECT_EQ(summary["present"], 0);
 
-    auto listed = nixCmd({"path-info", "--derivation", "--recursive", "--store", "file://" + cache, drv});
+    auto listed = runNix({"path-info", "--derivation", "--recursive", "--store", "file://" + cache, drv});
     ASSERT_EQ(listed.exitCode, 0) << listed.err;
     auto local = runCommand({"nix-store", "--query", "--requisites", drv});
     std::set<std::string> a, b;
@@ -127,7 +111,7 @@ TEST_F(Push, ClosureIsReadableByNixAndNotUploadedTwice)
     EXPECT_EQ(a, b);
 
     auto root = dir.path() + "/other-store";
-    auto copy = nixCmd({"copy", "--derivation", "--from", "file://" + cache, "--to", "local?root=" + root, drv});
+    auto copy = runNix({"copy", "--derivation", "--from", "file://" + cache, "--to", "local?root=" + root, drv});
     ASSERT_EQ(copy.exitCode, 0) << copy.err;
     EXPECT_TRUE(fs::exists(root + drv));
     EXPECT_EQ(readFile(root + drv), readFile(drv));
@@ -154,11 +138,11 @@ TEST_F(Push, SignaturesVerifyWithTheRightKeyOnly)
         cache = dir.path() + "/cache-" + compression;
         auto pushed = push({out}, {"--compression", compression});
         ASSERT_EQ(pushed.exitCode, 0) << pushed.err;
-        auto good = nixCmd({"store", "verify", "--store", "file://" + cache, "--trusted-public-keys", publicKey, out});
+        auto good = runNix({"store", "verify", "--store", "file://" + cache, "--trusted-public-keys", publicKey, out});
         EXPECT_EQ(good.exitCode, 0) << good.err;
         auto other = runCommand({"nix-store", "--generate-binary-cache-key", "other-1", dir.path() + "/sk2",
                                  dir.path() + "/pk2"});
-        auto bad = nixCmd({"store", "verify", "--store", "file://" + cache, "--trusted-public-keys",
+        auto bad = runNix({"store", "verify", "--store", "file://" + cache, "--trusted-public-keys",
                            readFile(dir.path() + "/pk2"), out});
         EXPECT_NE(bad.exitCode, 0) << "a cache signed with another key was accepted";
         EXPECT_NE(bad.err.find("untrusted"), std::string::npos) << bad.err;
@@ -208,7 +192,7 @@ TEST_F(Push, EvaluationPushesEachJobAsItIsFound)
     EXPECT_EQ(finished["push"]["uploaded"], 5) << finished;
     EXPECT_EQ(finished["push"]["errors"], 0);
     for (auto & drv : drvs) {
-        auto info = nixCmd({"path-info", "--derivation", "--store", "file://" + cache, drv});
+        auto info = runNix({"path-info", "--derivation", "--store", "file://" + cache, drv});
         EXPECT_EQ(info.exitCode, 0) << drv << info.err;
     }
 }
@@ -286,7 +270,7 @@ TEST_F(Push, AKilledPushLeavesAConsistentCacheAndTheNextOneCompletesIt)
     auto summary = json::parse(again.out);
     EXPECT_EQ(partial + summary["uploaded"].get<size_t>(), 1500u);
     EXPECT_EQ(checkConsistent(), 1500u);
-    auto verify = nixCmd({"path-info", "--derivation", "--recursive", "--store", "file://" + cache, drv});
+    auto verify = runNix({"path-info", "--derivation", "--recursive", "--store", "file://" + cache, drv});
     ASSERT_EQ(verify.exitCode, 0) << verify.err;
     EXPECT_EQ(std::count(verify.out.begin(), verify.out.end(), '\n'), 1500);
 }

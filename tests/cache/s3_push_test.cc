@@ -21,10 +21,7 @@ public:
         process_ = std::make_unique<Subprocess>(
             std::vector<std::string>{"node", "--openssl-legacy-provider", S3RVER_SCRIPT, dir, "cache"},
             std::map<std::string, std::string>{{"EVOLIVE_NODE_MODULES", NODE_MODULES}});
-        if (!process_->waitForStderr("listening ", std::chrono::seconds(30)))
-            throw std::runtime_error("s3rver did not start: " + process_->stderrSoFar());
-        auto & err = process_->stderrSoFar();
-        port_ = std::stoi(err.substr(err.find("listening ") + 10));
+        port_ = listeningPort(*process_, "s3rver");
     }
     int port() const { return port_; }
     std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -59,20 +56,7 @@ protected:
         return Subprocess(argv, env).wait();
     }
 
-    std::string instantiate(const std::string & attr)
-    {
-        auto r = runCommand({"nix-instantiate", EXAMPLES_DIR "/release.nix", "-A", attr, "--argstr", "salt", salt});
-        EXPECT_EQ(r.exitCode, 0) << r.err;
-        return r.out.substr(0, r.out.find('\n'));
-    }
-
-    Completed nix(std::vector<std::string> args)
-    {
-        std::vector<std::string> argv{"nix", "--extra-experimental-features", "nix-command", "--option",
-                                      "narinfo-cache-negative-ttl", "0"};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return runCommand(argv);
-    }
+    std::string instantiate(const std::string & attr) { return instantiateExample(attr, salt); }
 
     size_t narinfosStored()
     {
@@ -96,12 +80,12 @@ TEST_F(S3Push, NixReadsTheBucketOverHttp)
     EXPECT_EQ(json::parse(first.out)["uploaded"], 3);
 
     auto http = s3->endpoint() + "/cache";
-    auto listed = nix({"path-info", "--derivation", "--recursive", "--store", http, drv});
+    auto listed = runNix({"path-info", "--derivation", "--recursive", "--store", http, drv});
     ASSERT_EQ(listed.exitCode, 0) << listed.err;
     EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), 3);
 
     auto root = dir.path() + "/other-store";
-    auto copy = nix({"copy", "--derivation", "--from", http, "--to", "local?root=" + root, drv});
+    auto copy = runNix({"copy", "--derivation", "--from", http, "--to", "local?root=" + root, drv});
     ASSERT_EQ(copy.exitCode, 0) << copy.err;
     EXPECT_EQ(readFile(root + drv), readFile(drv));
 
@@ -132,10 +116,10 @@ TEST_F(S3Push, CredentialsFromAProfileAndMultipartUploads)
                        {{"AWS_SHARED_CREDENTIALS_FILE", credentials}});
     ASSERT_EQ(pushed.exitCode, 0) << pushed.err;
     EXPECT_EQ(json::parse(pushed.out)["uploaded"], 3);
-    auto listed = nix({"path-info", "--derivation", "--recursive", "--store", s3->endpoint() + "/cache", instantiate("curl")});
+    auto listed = runNix({"path-info", "--derivation", "--recursive", "--store", s3->endpoint() + "/cache", instantiate("curl")});
     EXPECT_EQ(listed.exitCode, 0) << listed.err;
     auto root = dir.path() + "/other-store";
-    auto copy = nix({"copy", "--derivation", "--from", s3->endpoint() + "/cache", "--to", "local?root=" + root,
+    auto copy = runNix({"copy", "--derivation", "--from", s3->endpoint() + "/cache", "--to", "local?root=" + root,
                      instantiate("curl")});
     EXPECT_EQ(copy.exitCode, 0) << copy.err;
 }
@@ -147,9 +131,8 @@ TEST_F(S3Push, ServerErrorsAreRetriedThenReported)
     auto proxy = [&](int failures) {
         auto p = std::make_unique<Subprocess>(std::vector<std::string>{"node", FLAKY_PROXY_SCRIPT,
                                                                        std::to_string(s3->port()), std::to_string(failures)});
-        EXPECT_TRUE(p->waitForStderr("listening ", std::chrono::seconds(30)));
-        auto & err = p->stderrSoFar();
-        return std::make_pair(std::move(p), std::stoi(err.substr(err.find("listening ") + 10)));
+        int port = listeningPort(*p, "the flaky proxy");
+        return std::make_pair(std::move(p), port);
     };
     auto drv = instantiate("curl");
 

@@ -136,6 +136,34 @@ NixDaemon::NixDaemon(const std::string & dir) : socket_(dir + "/daemon.sock")
     if (!std::filesystem::exists(socket_)) throw std::runtime_error("nix-daemon did not start");
 }
 
+int listeningPort(Subprocess & server, const std::string & what)
+{
+    if (!server.waitForStderr("listening ", std::chrono::seconds(30)))
+        throw std::runtime_error(what + " did not start: " + server.stderrSoFar());
+    auto & err = server.stderrSoFar();
+    return std::stoi(err.substr(err.find("listening ") + 10));
+}
+
+Completed runNix(const std::vector<std::string> & args)
+{
+    std::vector<std::string> argv{"nix", "--extra-experimental-features", "nix-command", "--option",
+                                  "narinfo-cache-negative-ttl", "0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv);
+}
+
+std::string instantiateExample(const std::string & attr, const std::string & salt)
+{
+    auto r = runCommand({"nix-instantiate", EXAMPLES_DIR "/release.nix", "-A", attr, "--argstr", "salt", salt});
+    if (r.exitCode != 0) throw std::runtime_error("nix-instantiate failed: " + r.err);
+    return firstLine(r.out);
+}
+
+std::string firstLine(const std::string & s)
+{
+    return s.substr(0, s.find('\n'));
+}
+
 std::string readFile(const std::string & path)
 {
     std::ifstream in(path);

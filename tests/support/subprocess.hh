@@ -75,6 +75,19 @@ private:
     std::unique_ptr<Subprocess> process_;
 };
 
+// Waits for a server started by a test to print `listening PORT` on stderr
+// (the scripts in tests/node do); throws naming `what` when it does not.
+int listeningPort(Subprocess & server, const std::string & what);
+
+// `nix` with the nix-command feature, and without the HTTP store's hour-long
+// memory of paths it did not find (a test's cache fills up as it runs).
+Completed runNix(const std::vector<std::string> & args);
+
+// The .drv of `attr` in examples/release.nix, with `salt`.
+std::string instantiateExample(const std::string & attr, const std::string & salt);
+
+std::string firstLine(const std::string & s);
+
 // Reads a whole file.
 std::string readFile(const std::string & path);
 
