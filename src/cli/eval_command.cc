@@ -1,13 +1,10 @@
 #include "eval_command.hh"
 
-#include "binary_cache.hh"
-#include "daemon_client.hh"
 #include "evaluation.hh"
 #include "fingerprint.hh"
 #include "hash.hh"
 #include "jobset.hh"
-#include "pusher.hh"
-#include "signing_key.hh"
+#include "push_session.hh"
 
 #include <cstdio>
 #include <filesystem>
@@ -34,10 +31,7 @@ struct EvalCommandOptions
     bool noProgress = false;
     bool push = false;
     bool force = false;
-    std::string cacheDir;
-    std::string keyFile;
-    std::string daemonSocket;
-    std::string redis;
+    cache::PushSettings pushTo; // cache "" means STATE/binary-cache
 };
 
 std::string defaultStateDir()
@@ -103,27 +97,18 @@ int runEvalCommand(EvalCommandOptions & o)
 
     // Pushing: one daemon connection and one presence cache for the whole
     // evaluation, so that shared dependencies are looked at once.
-    std::unique_ptr<cache::BinaryCache> binaryCache;
-    std::unique_ptr<nix::DaemonConnection> daemon;
-    std::unique_ptr<cache::PresenceCache> presence;
-    std::unique_ptr<cache::Pusher> pusher;
+    std::unique_ptr<cache::PushSession> pushSession;
     if (jobset.options.push) {
         try {
-            std::optional<nix::SigningKey> key;
-            if (!o.keyFile.empty()) key = nix::SigningKey::fromFile(o.keyFile);
-            binaryCache = cache::openBinaryCache(o.cacheDir.empty() ? o.stateDir + "/binary-cache" : o.cacheDir);
-            daemon = std::make_unique<nix::DaemonConnection>(
-                o.daemonSocket.empty() ? nix::DaemonConnection::defaultSocketPath() : o.daemonSocket);
-            presence = o.redis.empty() ? std::make_unique<cache::PresenceCache>()
-                                       : std::make_unique<cache::PresenceCache>(o.redis, binaryCache->describe());
-            pusher = std::make_unique<cache::Pusher>(*daemon, *binaryCache, *presence, key);
+            if (o.pushTo.cache.empty()) o.pushTo.cache = o.stateDir + "/binary-cache";
+            pushSession = std::make_unique<cache::PushSession>(o.pushTo);
         } catch (std::exception & e) {
             std::cout << json{{"type", "failed"}, {"stage", "push"}, {"message", e.what()}}.dump() << std::endl;
             return 1;
         }
         settings.push = [&](const std::string & drvPath) -> json {
             try {
-                auto summary = pusher->push({drvPath});
+                auto summary = pushSession->pusher().push({drvPath});
                 return {{"uploaded", summary.uploaded.size()}, {"present", summary.present.size()}};
             } catch (std::exception & e) {
                 return {{"error", e.what()}};
@@ -172,10 +157,10 @@ void addEvalCommand(CLI::App & app)
     cmd->add_flag("--no-progress", options->noProgress, "never show progress");
     cmd->add_flag("--force", options->force, "evaluate again even when the same fingerprint has a stored result");
     cmd->add_flag("--push", options->push, "push each job's .drv closure to the binary cache (as options.push)");
-    cmd->add_option("--cache", options->cacheDir, "the binary cache to push to: a directory or s3://BUCKET?... (default: STATE/binary-cache)");
-    cmd->add_option("--key", options->keyFile, "a secret key file to sign pushed paths with");
-    cmd->add_option("--redis", options->redis, "share presence through Redis: redis://HOST:PORT or unix:///PATH");
-    cmd->add_option("--daemon-socket", options->daemonSocket,
+    cmd->add_option("--cache", options->pushTo.cache, "the binary cache to push to: a directory or s3://BUCKET?... (default: STATE/binary-cache)");
+    cmd->add_option("--key", options->pushTo.keyFile, "a secret key file to sign pushed paths with");
+    cmd->add_option("--redis", options->pushTo.redis, "share presence through Redis: redis://HOST:PORT or unix:///PATH");
+    cmd->add_option("--daemon-socket", options->pushTo.daemonSocket,
                     "the Nix daemon's socket (default: $NIX_DAEMON_SOCKET_PATH, else /nix/var/nix/daemon-socket/socket)");
     cmd->callback([options]() { throw CLI::RuntimeError(runEvalCommand(*options)); });
 }

@@ -1,9 +1,6 @@
 #include "push_command.hh"
 
-#include "binary_cache.hh"
-#include "daemon_client.hh"
-#include "pusher.hh"
-#include "signing_key.hh"
+#include "push_session.hh"
 
 #include <chrono>
 #include <iostream>
@@ -17,12 +14,7 @@ namespace {
 struct PushOptions
 {
     std::vector<std::string> drvs;
-    std::string to;
-    std::string keyFile;
-    std::string compression = "zstd";
-    std::string socket;
-    std::string redis;
-    size_t uploads = 0;
+    cache::PushSettings push;
     bool json = false;
 };
 
@@ -39,15 +31,9 @@ int runPush(PushOptions & o)
     }
     try {
         auto started = std::chrono::steady_clock::now();
-        std::optional<nix::SigningKey> key;
-        if (!o.keyFile.empty()) key = nix::SigningKey::fromFile(o.keyFile);
-        auto target = cache::openBinaryCache(o.to);
-        nix::DaemonConnection daemon(o.socket.empty() ? nix::DaemonConnection::defaultSocketPath() : o.socket);
-        std::unique_ptr<cache::PresenceCache> presence =
-            o.redis.empty() ? std::make_unique<cache::PresenceCache>()
-                            : std::make_unique<cache::PresenceCache>(o.redis, target->describe());
-        cache::Pusher pusher(daemon, *target, *presence, key, o.compression, o.uploads);
-        auto summary = pusher.push(o.drvs);
+        cache::PushSession session(o.push);
+        auto summary = session.pusher().push(o.drvs);
+        auto target = session.cache().describe();
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         if (o.json) {
             std::cout << nlohmann::json{{"uploaded", summary.uploaded.size()},
@@ -55,11 +41,11 @@ int runPush(PushOptions & o)
                                         {"narBytes", summary.narBytes},
                                         {"fileBytes", summary.fileBytes},
                                         {"seconds", seconds},
-                                        {"cache", target->describe()}}
+                                        {"cache", target}}
                              .dump()
                       << "\n";
         } else {
-            std::cout << "pushed to " << target->describe() << ": " << summary.uploaded.size() << " uploaded ("
+            std::cout << "pushed to " << target << ": " << summary.uploaded.size() << " uploaded ("
                       << summary.fileBytes << " bytes, " << summary.narBytes << " uncompressed), "
                       << summary.present.size() << " already present, in " << seconds << " s\n";
         }
@@ -77,15 +63,15 @@ void addPushCommand(CLI::App & app)
     auto o = std::make_shared<PushOptions>();
     auto * cmd = app.add_subcommand("push", "Push the closures of .drv files into a binary cache");
     cmd->add_option("drvs", o->drvs, ".drv store paths (default: one per line on stdin)");
-    cmd->add_option("--to", o->to, "the binary cache: a directory (file://DIR for nix) or s3://BUCKET?endpoint=...&region=...")->required();
-    cmd->add_option("--key", o->keyFile, "a secret key file (nix-store --generate-binary-cache-key) to sign with");
-    cmd->add_option("--compression", o->compression, "zstd (default), xz or none")
+    cmd->add_option("--to", o->push.cache, "the binary cache: a directory (file://DIR for nix) or s3://BUCKET?endpoint=...&region=...")->required();
+    cmd->add_option("--key", o->push.keyFile, "a secret key file (nix-store --generate-binary-cache-key) to sign with");
+    cmd->add_option("--compression", o->push.compression, "zstd (default), xz or none")
         ->check(CLI::IsMember({"zstd", "xz", "none"}));
-    cmd->add_option("--daemon-socket", o->socket,
+    cmd->add_option("--daemon-socket", o->push.daemonSocket,
                     "the Nix daemon's socket (default: $NIX_DAEMON_SOCKET_PATH, else /nix/var/nix/daemon-socket/socket)");
-    cmd->add_option("--redis", o->redis,
+    cmd->add_option("--redis", o->push.redis,
                     "share what is known to be in the cache through Redis: redis://HOST:PORT or unix:///PATH");
-    cmd->add_option("--uploads", o->uploads, "paths uploaded at once (default: one per core)");
+    cmd->add_option("--uploads", o->push.uploads, "paths uploaded at once (default: one per core)");
     cmd->add_flag("--json", o->json, "print the summary as JSON");
     cmd->callback([o]() { throw CLI::RuntimeError(runPush(*o)); });
 }

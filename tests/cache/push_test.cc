@@ -1,5 +1,6 @@
 // Pushing to a binary cache, read back by an unmodified `nix`; the NAR
 // writer and hash encodings against Nix's own tools.
+#include "daemon_client.hh"
 #include "hash.hh"
 #include "nar_writer.hh"
 #include "subprocess.hh"
@@ -90,6 +91,27 @@ TEST(Hashes, NixBase32MatchesNixHash)
         EXPECT_EQ(evolive::nix::toNixBase32(hash), firstLine(theirs.out));
         EXPECT_EQ(evolive::nix::fromBase16(hex), hash);
     }
+}
+
+TEST_F(Push, DaemonClientQueriesValidityAndPathInfo)
+{
+    evolive::nix::DaemonConnection daemonClient(daemon->socket());
+    EXPECT_GE(daemonClient.protocolMinor(), 17u);
+    auto drv = instantiate("openssl");
+    std::string missing = "/nix/store/00000000000000000000000000000000-missing.drv";
+    EXPECT_EQ(daemonClient.queryValidPaths({drv, missing}), std::set<std::string>{drv});
+
+    auto info = daemonClient.queryPathInfo(drv);
+    ASSERT_TRUE(info);
+    auto theirs = runCommand({"nix-store", "--query", "--hash", drv});
+    EXPECT_EQ("sha256:" + evolive::nix::toNixBase32(evolive::nix::fromBase16(info->narHash)), firstLine(theirs.out));
+    auto refs = runCommand({"nix-store", "--query", "--references", drv});
+    std::set<std::string> expected;
+    std::istringstream lines(refs.out);
+    for (std::string l; std::getline(lines, l);) expected.insert(l);
+    EXPECT_EQ(info->references, expected);
+    EXPECT_EQ(info->ca.rfind("text:sha256:", 0), 0u) << info->ca;
+    EXPECT_FALSE(daemonClient.queryPathInfo(missing));
 }
 
 TEST_F(Push, ClosureIsReadableByNixAndNotUploadedTwice)
