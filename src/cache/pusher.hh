@@ -34,7 +34,6 @@ public:
 
     bool known(const std::string & path);
     void remember(const std::string & path);
-    bool usingRedis() const { return redis_ != nullptr; }
 
 private:
     void redisFailed(const std::string & what);

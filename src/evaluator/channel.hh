@@ -23,7 +23,6 @@ public:
     bool fill();
     std::optional<std::string> nextBufferedLine();
 
-    int fd() const { return fd_; }
 
 private:
     int fd_;

@@ -320,8 +320,7 @@ bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
             stage = "replay";
             auto replayStarted = Clock::now();
             emit(startedMessage);
-            std::vector<std::string> columns = results::readParquetFooter(resultPath).columns;
-            results::readParquet(resultPath, [&](const std::vector<results::Cell> & row) { deliver(jobFromRow(columns, row)); });
+            results::readParquet(resultPath, [&](auto & columns, auto & row) { deliver(jobFromRow(columns, row)); });
             finish(secondsSince(replayStarted));
             return true;
         }

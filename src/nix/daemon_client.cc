@@ -60,7 +60,7 @@ DaemonConnection::DaemonConnection(const std::string & socketPath)
         writeU64(0); // obsolete CPU affinity
         writeU64(0); // obsolete reserveSpace
         flush();
-        if (minor_ >= 33) daemonVersion_ = readString();
+        if (minor_ >= 33) readString(); // the daemon's Nix version
         processStderr();
     } catch (...) {
         close(fd_);

@@ -43,7 +43,6 @@ public:
     DaemonConnection & operator=(const DaemonConnection &) = delete;
 
     unsigned protocolMinor() const { return minor_; }
-    const std::string & daemonVersion() const { return daemonVersion_; }
 
     // nullopt when the path is not valid.
     std::optional<PathInfo> queryPathInfo(const std::string & path);
@@ -62,7 +61,6 @@ private:
 
     int fd_ = -1;
     unsigned minor_ = 0;
-    std::string daemonVersion_;
     std::string out_;
     std::string in_;
     size_t inPos_ = 0;

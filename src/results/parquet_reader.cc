@@ -302,12 +302,7 @@ std::vector<Cell> readChunk(const std::string & file, const Chunk & chunk)
 
 } // namespace
 
-ParquetContents readParquetFooter(const std::string & path)
-{
-    return parseFooter(readWhole(path)).contents;
-}
-
-ParquetContents readParquet(const std::string & path, const std::function<void(const std::vector<Cell> &)> & row)
+ParquetContents readParquet(const std::string & path, const RowCallback & row)
 {
     auto file = readWhole(path);
     auto footer = parseFooter(file);
@@ -318,7 +313,7 @@ ParquetContents readParquet(const std::string & path, const std::function<void(c
         for (size_t i = 0; i < rows; ++i) {
             std::vector<Cell> cells;
             for (auto & column : columns) cells.push_back(i < column.size() ? column[i] : Cell());
-            row(cells);
+            row(footer.contents.columns, cells);
         }
     }
     return footer.contents;

@@ -20,10 +20,9 @@ struct ParquetContents
     uint64_t rows = 0;
 };
 
-// Reads the footer only.
-ParquetContents readParquetFooter(const std::string & path);
-
-// Calls `row` for every row, in order, one row group in memory at a time.
-ParquetContents readParquet(const std::string & path, const std::function<void(const std::vector<Cell> &)> & row);
+// Calls `row` with the column names and every row, in order, one row group
+// in memory at a time; returns the footer's contents.
+using RowCallback = std::function<void(const std::vector<std::string> & columns, const std::vector<Cell> & row)>;
+ParquetContents readParquet(const std::string & path, const RowCallback & row);
 
 } // namespace evolive::results

@@ -25,7 +25,6 @@ public:
     void addRow(const std::vector<Cell> & row);
     void setMetadata(const std::string & key, const std::string & value) { metadata_[key] = value; }
     void finish();
-    uint64_t rows() const { return totalRows_; }
 
 private:
     struct ChunkInfo

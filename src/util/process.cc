@@ -153,11 +153,6 @@ ChildProcess::~ChildProcess()
     if (stdout_ >= 0) close(stdout_);
 }
 
-void ChildProcess::kill(int signal)
-{
-    if (pid_ > 0) ::kill(-pid_, signal);
-}
-
 int ChildProcess::wait()
 {
     int status = 0;

@@ -45,8 +45,6 @@ public:
     ChildProcess & operator=(const ChildProcess &) = delete;
 
     int stdoutFd() const { return stdout_; }
-    pid_t pid() const { return pid_; }
-    void kill(int signal);
     // Waits for the exit; returns the wait status.
     int wait();
 

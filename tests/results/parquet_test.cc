@@ -60,7 +60,7 @@ TEST(Parquet, DuckDBReadsEveryRowAndTheMetadata)
 
     // Our own reader (for replay) gives back exactly what was written.
     std::vector<std::vector<Cell>> back;
-    auto contents = evolive::results::readParquet(file, [&](const std::vector<Cell> & row) { back.push_back(row); });
+    auto contents = evolive::results::readParquet(file, [&](auto &, const std::vector<Cell> & row) { back.push_back(row); });
     EXPECT_EQ(back, rows);
     EXPECT_EQ(contents.columns, names);
     EXPECT_EQ(contents.rows, rows.size());
@@ -79,7 +79,7 @@ TEST(Parquet, ADamagedFileIsAnErrorNotGarbage)
     auto bytes = readFile(file);
     for (size_t cut : {bytes.size() - 1, bytes.size() / 2, (size_t) 3}) {
         std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes.substr(0, cut);
-        EXPECT_THROW(evolive::results::readParquet(file, [](auto &) {}), std::runtime_error) << cut;
+        EXPECT_THROW(evolive::results::readParquet(file, [](auto &, auto &) {}), std::runtime_error) << cut;
     }
 }
 
