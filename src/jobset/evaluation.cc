@@ -229,157 +229,259 @@ std::vector<std::string> evaluatorArguments(const Jobset & jobset, const std::ma
     return args;
 }
 
-bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
-                   const std::function<void(const json &)> & emit)
+Evaluation::Evaluation(Jobset jobset, EvaluationSettings settings)
+    : jobset_(std::move(jobset)), settings_(std::move(settings)), started_(Clock::now())
 {
-    auto started = Clock::now();
-    std::string stage = "fetch";
-    std::string fingerprint;
+    if (!settings_.results)
+        settings_.results = std::make_shared<results::DirectoryResultStore>(settings_.stateDir + "/results");
+}
+
+Evaluation::~Evaluation() = default;
+
+bool Evaluation::fail(const Emit & emit, const std::string & message)
+{
+    json failed{{"type", "failed"}, {"stage", stage_}, {"message", message}};
+    if (!fingerprint_.empty()) failed["fingerprint"] = fingerprint_;
+    emit(failed);
+    return false;
+}
+
+void Evaluation::cancel()
+{
+    std::lock_guard lock(mutex_);
+    cancelled_ = true;
+    if (evaluator_) evaluator_->kill();
+}
+
+bool Evaluation::resolve(const Emit & emit)
+{
+    stage_ = "fetch";
     try {
-        GitFetcher fetcher(settings.stateDir, settings.gitTimeout);
-        std::map<std::string, ResolvedInput> inputs;
-        for (auto & [name, spec] : jobset.inputs) {
+        GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout);
+        for (auto & [name, spec] : jobset_.inputs) {
             ResolvedInput input{spec};
             if (spec.type == InputType::Git) {
-                input.git = fetcher.fetch(spec.git, fetcher.resolve(spec.git));
-                input.path = input.git->path;
+                input.git = FetchedGit{fetcher.resolve(spec.git)};
             } else if (spec.type == InputType::Path) {
                 if (!fs::is_directory(spec.path))
                     throw JobsetError("inputs." + name + ".path: '" + spec.path + "' is not a directory");
                 input.path = spec.path;
                 input.contentHash = hashDirectory(spec.path);
             }
-            inputs.emplace(name, std::move(input));
+            inputs_.insert_or_assign(name, std::move(input));
         }
-        stage = "prepare";
-        auto file = expressionFile(jobset, inputs);
-        fingerprint = fingerprintOf(fingerprintDocument(jobset, inputs));
-        double fetchSeconds = secondsSince(started);
-
-        fs::create_directories(settings.stateDir + "/logs");
-        auto logPath = settings.stateDir + "/logs/" + fingerprint + ".log";
-        json described = json::object();
-        for (auto & [name, input] : inputs) described[name] = describeInput(input);
-        auto resultPath = settings.stateDir + "/results/" + fingerprint + ".parquet";
-        bool replay = !settings.force && fs::exists(resultPath);
-        if (replay) {
-            // Keep the evaluation's own log; note the replay after it.
-            std::ofstream(logPath, std::ios::app) << "evolive: replayed from " << resultPath << "\n";
-        } else {
-            std::ofstream log(logPath, std::ios::trunc);
-            log << "evolive: evaluation " << fingerprint << "\n" << "inputs: " << described.dump() << "\n";
-        }
-        json startedMessage{{"type", "started"},
-                            {"fingerprint", fingerprint},
-                            {"cached", replay},
-                            {"inputs", described},
-                            {"expression", {{"input", jobset.expression.input}, {"path", jobset.expression.path}}},
-                            {"evaluator", jobset.options.evaluator},
-                            {"log", logPath}};
-
-        // Each job, live or replayed: pushed when asked, then sent on.
-        size_t jobs = 0, errors = 0;
-        bool pushing = jobset.options.push && settings.push;
-        if (jobset.options.push && !settings.push)
-            throw JobsetError("options.push: no binary cache is configured for pushing");
-        json pushed{{"uploaded", 0}, {"present", 0}, {"errors", 0}};
-        auto deliver = [&](json job) {
-            ++jobs;
-            if (job.contains("error")) ++errors;
-            job["type"] = "job";
-            if (pushing && job.contains("drvPath")) {
-                auto outcome = settings.push(job["drvPath"].get<std::string>());
-                if (outcome.contains("error")) {
-                    pushed["errors"] = pushed["errors"].get<size_t>() + 1;
-                } else {
-                    pushed["uploaded"] = pushed["uploaded"].get<size_t>() + outcome.value("uploaded", 0);
-                    pushed["present"] = pushed["present"].get<size_t>() + outcome.value("present", 0);
-                }
-                job["push"] = outcome;
-            }
-            emit(job);
-            if (settings.progress) settings.progress(jobs, errors);
-        };
-        auto finish = [&](double evaluateSeconds) {
-            json finished{{"type", "finished"},
-                          {"fingerprint", fingerprint},
-                          {"cached", replay},
-                          {"jobs", jobs},
-                          {"errors", errors},
-                          {"durations",
-                           {{"fetch", fetchSeconds}, {replay ? "replay" : "evaluate", evaluateSeconds},
-                            {"total", secondsSince(started)}}},
-                          {"result", resultPath}};
-            if (pushing) finished["push"] = pushed;
-            emit(finished);
-        };
-
-        if (replay) {
-            // The same fingerprint was evaluated before: stream the stored
-            // result instead of evaluating again.
-            stage = "replay";
-            auto replayStarted = Clock::now();
-            emit(startedMessage);
-            results::readParquet(resultPath, [&](auto & columns, auto & row) { deliver(jobFromRow(columns, row)); });
-            finish(secondsSince(replayStarted));
-            return true;
-        }
-        emit(startedMessage);
-
-        stage = "evaluate";
-        ProcessSpec spec;
-        spec.argv = {findEvaluator(settings, jobset.options.evaluator)};
-        auto args = evaluatorArguments(jobset, inputs, file);
-        spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-        int logFd = ::open(logPath.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (logFd < 0) throw std::runtime_error("cannot open " + logPath);
-        auto evalStarted = Clock::now();
-        ChildProcess evaluator(spec, logFd);
-        ::close(logFd);
-
-        fs::create_directories(settings.stateDir + "/results");
-        results::ParquetWriter result(resultPath, resultColumns);
-        auto startedAt = std::chrono::system_clock::now();
-        LineReader reader(evaluator.stdoutFd());
-        while (auto line = reader.readLine()) {
-            auto job = json::parse(*line, nullptr, false);
-            if (job.is_discarded() || !job.is_object()) continue; // not a job line; it is in the log
-            result.addRow(resultRow(job));
-            deliver(std::move(job));
-        }
-        int status = evaluator.wait();
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            auto tail = lastLines(logPath, 20);
-            throw std::runtime_error("the evaluator failed (" +
-                                     std::string(WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                                                     : "exit status " + std::to_string(WEXITSTATUS(status))) +
-                                     ")" + (tail.empty() ? "" : ":\n" + tail));
-        }
-
-        // The result file is complete only now, and only now gets its name.
-        struct utsname host;
-        uname(&host);
-        result.setMetadata("fingerprint", fingerprint);
-        result.setMetadata("inputs", described.dump());
-        result.setMetadata("expression", json{{"input", jobset.expression.input}, {"path", jobset.expression.path}}.dump());
-        result.setMetadata("evaluator", jobset.options.evaluator);
-        result.setMetadata("evolive.version", EVOLIVE_VERSION);
-        result.setMetadata("machine.id", machineId());
-        result.setMetadata("machine.arch", host.machine);
-        result.setMetadata("machine.os", std::string(host.sysname) + " " + host.release);
-        result.setMetadata("started", isoTime(startedAt));
-        result.setMetadata("finished", isoTime(std::chrono::system_clock::now()));
-        result.setMetadata("jobs", std::to_string(jobs));
-        result.setMetadata("errors", std::to_string(errors));
-        result.finish();
-        finish(secondsSince(evalStarted));
+        stage_ = "prepare";
+        if (!jobset_.inputs.count(jobset_.expression.input))
+            throw JobsetError("expression.input: no input named '" + jobset_.expression.input + "'");
+        fingerprint_ = fingerprintOf(fingerprintDocument(jobset_, inputs_));
+        fs::create_directories(settings_.stateDir + "/logs");
+        logPath_ = settings_.stateDir + "/logs/" + fingerprint_ + ".log";
+        if (!settings_.force) stored_ = settings_.results->find(fingerprint_);
+        resolveSeconds_ = secondsSince(started_);
         return true;
     } catch (std::exception & e) {
-        json failed{{"type", "failed"}, {"stage", stage}, {"message", e.what()}};
-        if (!fingerprint.empty()) failed["fingerprint"] = fingerprint;
-        emit(failed);
-        return false;
+        return fail(emit, e.what());
     }
+}
+
+bool Evaluation::run(const Emit & emit)
+{
+    try {
+        if (jobset_.options.push && !settings_.push)
+            throw JobsetError("options.push: no binary cache is configured for pushing");
+        return stored_ ? replay(emit) : evaluate(emit);
+    } catch (std::exception & e) {
+        std::lock_guard lock(mutex_);
+        if (cancelled_) stage_ = "cancelled";
+        return fail(emit, cancelled_ ? "the evaluation was cancelled" : e.what());
+    }
+}
+
+namespace {
+
+// Counts what went by and pushes each job when the jobset asks for it.
+struct JobDelivery
+{
+    const Jobset & jobset;
+    const EvaluationSettings & settings;
+    const Emit & emit;
+    size_t jobs = 0, errors = 0;
+    json pushed{{"uploaded", 0}, {"present", 0}, {"errors", 0}};
+
+    bool pushing() const { return jobset.options.push && settings.push; }
+
+    void operator()(json job)
+    {
+        ++jobs;
+        if (job.contains("error")) ++errors;
+        job["type"] = "job";
+        if (pushing() && job.contains("drvPath")) {
+            auto outcome = settings.push(job["drvPath"].get<std::string>());
+            if (outcome.contains("error")) {
+                pushed["errors"] = pushed["errors"].get<size_t>() + 1;
+            } else {
+                pushed["uploaded"] = pushed["uploaded"].get<size_t>() + outcome.value("uploaded", 0);
+                pushed["present"] = pushed["present"].get<size_t>() + outcome.value("present", 0);
+            }
+            job["push"] = outcome;
+        }
+        emit(job);
+        if (settings.progress) settings.progress(jobs, errors);
+    }
+
+    json finished(const std::string & fingerprint, bool cached, double fetchSeconds, double seconds, double total,
+                  const std::string & result) const
+    {
+        json f{{"type", "finished"},
+               {"fingerprint", fingerprint},
+               {"cached", cached},
+               {"jobs", jobs},
+               {"errors", errors},
+               {"durations", {{"fetch", fetchSeconds}, {cached ? "replay" : "evaluate", seconds}, {"total", total}}},
+               {"result", result}};
+        if (pushing()) f["push"] = pushed;
+        return f;
+    }
+};
+
+json metadataJson(const std::map<std::string, std::string> & metadata, const std::string & key)
+{
+    auto it = metadata.find(key);
+    if (it == metadata.end()) return nullptr;
+    auto value = json::parse(it->second, nullptr, false);
+    return value.is_discarded() ? json(it->second) : value;
+}
+
+} // namespace
+
+bool Evaluation::replay(const Emit & emit)
+{
+    // The same fingerprint was evaluated before: stream the stored result
+    // instead of fetching and evaluating again. The inputs as they were
+    // fetched then come from the result's metadata.
+    stage_ = "replay";
+    std::ofstream(logPath_, std::ios::app) << "evolive: replayed from " << *stored_ << "\n";
+    auto replayStarted = Clock::now();
+    JobDelivery deliver{jobset_, settings_, emit};
+    results::readParquet(
+        *stored_, [&](auto & columns, auto & row) { deliver(jobFromRow(columns, row)); },
+        [&](const results::ParquetContents & contents) {
+            emit(json{{"type", "started"},
+                      {"fingerprint", fingerprint_},
+                      {"cached", true},
+                      {"inputs", metadataJson(contents.metadata, "inputs")},
+                      {"expression", {{"input", jobset_.expression.input}, {"path", jobset_.expression.path}}},
+                      {"evaluator", jobset_.options.evaluator},
+                      {"log", logPath_}});
+        });
+    emit(deliver.finished(fingerprint_, true, resolveSeconds_, secondsSince(replayStarted), secondsSince(started_),
+                          *stored_));
+    return true;
+}
+
+bool Evaluation::evaluate(const Emit & emit)
+{
+    stage_ = "fetch";
+    GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout);
+    for (auto & [name, input] : inputs_)
+        if (input.git) {
+            input.git = fetcher.fetch(input.spec.git, input.git->rev);
+            input.path = input.git->path;
+        }
+    stage_ = "prepare";
+    auto file = expressionFile(jobset_, inputs_);
+    double fetchSeconds = secondsSince(started_);
+
+    json described = json::object();
+    for (auto & [name, input] : inputs_) described[name] = describeInput(input);
+    {
+        std::ofstream log(logPath_, std::ios::trunc);
+        log << "evolive: evaluation " << fingerprint_ << "\n" << "inputs: " << described.dump() << "\n";
+    }
+    emit(json{{"type", "started"},
+              {"fingerprint", fingerprint_},
+              {"cached", false},
+              {"inputs", described},
+              {"expression", {{"input", jobset_.expression.input}, {"path", jobset_.expression.path}}},
+              {"evaluator", jobset_.options.evaluator},
+              {"log", logPath_}});
+
+    stage_ = "evaluate";
+    ProcessSpec spec;
+    spec.argv = {findEvaluator(settings_, jobset_.options.evaluator)};
+    auto args = evaluatorArguments(jobset_, inputs_, file);
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    int logFd = ::open(logPath_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (logFd < 0) throw std::runtime_error("cannot open " + logPath_);
+    auto evalStarted = Clock::now();
+    ChildProcess evaluator(spec, logFd);
+    ::close(logFd);
+    {
+        std::lock_guard lock(mutex_);
+        if (cancelled_) evaluator.kill();
+        evaluator_ = &evaluator;
+    }
+    struct Forget // the evaluator is gone when this scope is left, however it is left
+    {
+        Evaluation & e;
+        ~Forget()
+        {
+            std::lock_guard lock(e.mutex_);
+            e.evaluator_ = nullptr;
+        }
+    } forget{*this};
+
+    auto resultPath = settings_.results->pathFor(fingerprint_);
+    fs::create_directories(fs::path(resultPath).parent_path());
+    results::ParquetWriter result(resultPath, resultColumns);
+    auto startedAt = std::chrono::system_clock::now();
+    JobDelivery deliver{jobset_, settings_, emit};
+    LineReader reader(evaluator.stdoutFd());
+    while (auto line = reader.readLine()) {
+        auto job = json::parse(*line, nullptr, false);
+        if (job.is_discarded() || !job.is_object()) continue; // not a job line; it is in the log
+        result.addRow(resultRow(job));
+        deliver(std::move(job));
+    }
+    int status = evaluator.wait();
+    {
+        std::lock_guard lock(mutex_);
+        if (cancelled_) throw std::runtime_error("cancelled");
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        auto tail = lastLines(logPath_, 20);
+        throw std::runtime_error("the evaluator failed (" +
+                                 std::string(WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                                                 : "exit status " + std::to_string(WEXITSTATUS(status))) +
+                                 ")" + (tail.empty() ? "" : ":\n" + tail));
+    }
+
+    // The result file is complete only now, and only now gets its name.
+    struct utsname host;
+    uname(&host);
+    result.setMetadata("fingerprint", fingerprint_);
+    result.setMetadata("inputs", described.dump());
+    result.setMetadata("expression", json{{"input", jobset_.expression.input}, {"path", jobset_.expression.path}}.dump());
+    result.setMetadata("evaluator", jobset_.options.evaluator);
+    result.setMetadata("evolive.version", EVOLIVE_VERSION);
+    result.setMetadata("machine.id", machineId());
+    result.setMetadata("machine.arch", host.machine);
+    result.setMetadata("machine.os", std::string(host.sysname) + " " + host.release);
+    result.setMetadata("started", isoTime(startedAt));
+    result.setMetadata("finished", isoTime(std::chrono::system_clock::now()));
+    result.setMetadata("jobs", std::to_string(deliver.jobs));
+    result.setMetadata("errors", std::to_string(deliver.errors));
+    result.finish();
+    settings_.results->stored(fingerprint_);
+    emit(deliver.finished(fingerprint_, false, fetchSeconds, secondsSince(evalStarted), secondsSince(started_),
+                          resultPath));
+    return true;
+}
+
+bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings, const Emit & emit)
+{
+    Evaluation evaluation(jobset, settings);
+    return evaluation.resolve(emit) && evaluation.run(emit);
 }
 
 } // namespace evolive

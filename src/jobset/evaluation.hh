@@ -7,18 +7,24 @@
 
 #include "fingerprint.hh"
 #include "jobset.hh"
+#include "result_store.hh"
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+namespace evolive { class ChildProcess; }
 
 namespace evolive {
 
 struct EvaluationSettings
 {
     std::string stateDir;                        // mirrors, checkouts, logs
+    std::shared_ptr<results::ResultStore> results; // null: STATE/results
     std::chrono::seconds gitTimeout{60};
     std::string evaluatorDir;                    // where evolive-eval-jobs is, "" for PATH
     bool force = false;                          // evaluate even when a stored result exists
@@ -41,9 +47,53 @@ std::string nixString(const std::string & s);
 // Throws JobsetError.
 std::string expressionFile(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs);
 
-// Runs the whole evaluation; each message goes to `emit`. Returns true when
-// it finished, false when it failed (the `failed` message says why).
-bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings,
-                   const std::function<void(const nlohmann::json &)> & emit);
+using Emit = std::function<void(const nlohmann::json &)>;
+
+// One evaluation in two stages, so that a caller can act between them (the
+// service joins a running evaluation of the same fingerprint, or queues):
+// resolve() finds the fingerprint, run() replays or fetches and evaluates.
+class Evaluation
+{
+public:
+    Evaluation(Jobset jobset, EvaluationSettings settings);
+    ~Evaluation();
+
+    // Resolves every git ref on its remote (no fetching) and hashes path
+    // inputs: enough for the fingerprint. On failure emits `failed` (stage
+    // "fetch" or "prepare") and returns false.
+    bool resolve(const Emit & emit);
+    const std::string & fingerprint() const { return fingerprint_; }
+    // After resolve(): whether run() will replay a stored result.
+    bool replays() const { return stored_.has_value(); }
+
+    // Streams `started`, every `job`, then `finished` — or `failed`, and
+    // returns false. A replay neither fetches nor evaluates.
+    bool run(const Emit & emit);
+
+    // From any thread: run() stops soon, with `failed` (stage "cancelled"),
+    // and the evaluator and its workers are killed.
+    void cancel();
+
+private:
+    bool replay(const Emit & emit);
+    bool evaluate(const Emit & emit);
+    bool fail(const Emit & emit, const std::string & message);
+
+    Jobset jobset_;
+    EvaluationSettings settings_;
+    std::map<std::string, ResolvedInput> inputs_;
+    std::string fingerprint_, logPath_, stage_ = "fetch";
+    std::optional<std::string> stored_;
+    std::chrono::steady_clock::time_point started_;
+    double resolveSeconds_ = 0;
+
+    std::mutex mutex_; // guards the two below against cancel()
+    bool cancelled_ = false;
+    ChildProcess * evaluator_ = nullptr;
+};
+
+// Both stages; each message goes to `emit`. Returns true when the
+// evaluation finished, false when it failed (the `failed` message says why).
+bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings, const Emit & emit);
 
 } // namespace evolive

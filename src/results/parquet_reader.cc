@@ -302,10 +302,12 @@ std::vector<Cell> readChunk(const std::string & file, const Chunk & chunk)
 
 } // namespace
 
-ParquetContents readParquet(const std::string & path, const RowCallback & row)
+ParquetContents readParquet(const std::string & path, const RowCallback & row, const ContentsCallback & first)
 {
     auto file = readWhole(path);
     auto footer = parseFooter(file);
+    if (first) first(footer.contents);
+    if (!row) return footer.contents;
     for (auto & group : footer.rowGroups) {
         std::vector<std::vector<Cell>> columns;
         for (auto & chunk : group) columns.push_back(readChunk(file, chunk));

@@ -20,9 +20,13 @@ struct ParquetContents
     uint64_t rows = 0;
 };
 
-// Calls `row` with the column names and every row, in order, one row group
-// in memory at a time; returns the footer's contents.
+// Calls `first` with the footer's contents (columns, metadata, row count),
+// then `row` with the column names and every row, in order, one row group
+// in memory at a time; returns the footer's contents. Without `row`, only
+// the footer is read.
 using RowCallback = std::function<void(const std::vector<std::string> & columns, const std::vector<Cell> & row)>;
-ParquetContents readParquet(const std::string & path, const RowCallback & row);
+using ContentsCallback = std::function<void(const ParquetContents &)>;
+ParquetContents readParquet(const std::string & path, const RowCallback & row,
+                            const ContentsCallback & first = {});
 
 } // namespace evolive::results

@@ -153,8 +153,19 @@ ChildProcess::~ChildProcess()
     if (stdout_ >= 0) close(stdout_);
 }
 
+void ChildProcess::kill()
+{
+    std::lock_guard lock(mutex_);
+    if (pid_ > 0) ::kill(-pid_, SIGKILL);
+}
+
 int ChildProcess::wait()
 {
+    // Wait without reaping, so that the pid cannot be reused while kill()
+    // may still send to it; reap under the lock.
+    siginfo_t info{};
+    while (waitid(P_PID, pid_, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {}
+    std::lock_guard lock(mutex_);
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -47,8 +48,12 @@ public:
     int stdoutFd() const { return stdout_; }
     // Waits for the exit; returns the wait status.
     int wait();
+    // From any thread: kills the program and everything it started (its
+    // process group); wait() then returns.
+    void kill();
 
 private:
+    std::mutex mutex_; // kill() against the reaping in wait()
     pid_t pid_ = -1;
     int stdout_ = -1;
 };
