@@ -125,6 +125,13 @@ EvalJobsArgs::EvalJobsArgs() : MixCommonArgs("evolive-eval-jobs")
         .handler = {&noInstantiate, true},
     });
     addFlag({
+        .longName = "reject-unused-args",
+        .description = "Fail when the root is a function with an argument set without `...` and an "
+                       "--arg/--argstr name is not one of its arguments (ignored with --flake).",
+        .category = evalCategory,
+        .handler = {&rejectUnusedArgs, true},
+    });
+    addFlag({
         .longName = "batch-size",
         .description = "Attributes sent to a worker at a time (default: chosen from the queue length).",
         .category = evalCategory,

@@ -27,6 +27,7 @@ struct EvalJobsArgs : nix::MixEvalArgs, nix::MixCommonArgs
     bool checkCacheStatus = false;
     bool showInputDrvs = false;
     bool noInstantiate = false;
+    bool rejectUnusedArgs = false;   // --reject-unused-args: an --arg the root does not take is an error
     size_t batchSize = 0;            // attributes per worker request; 0 = automatic
     bool helpRequested = false;
 

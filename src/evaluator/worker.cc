@@ -94,8 +94,62 @@ nix::Value * evaluateFlake(nix::EvalState & state, EvalJobsArgs & args)
     return nix::findAlongAttrPath(state, fragment, *args.getAutoArgs(state), *outputs->value).first;
 }
 
+// The function autoCallFunction calls for `fun`: `fun` itself, or, for a
+// set with `__functor`, what the functor makes of it (as autoCallFunction
+// does, so calling autoCallFunction on the result gives the same value).
+nix::Value * autoCallee(nix::EvalState & state, nix::Value * fun)
+{
+    state.forceValue(*fun, nix::noPos);
+    while (fun->type() == nix::nAttrs) {
+        auto functor = fun->attrs->get(state.sFunctor);
+        if (!functor) break;
+        nix::Value * v = state.allocValue();
+        state.callFunction(*functor->value, *fun, *v, nix::noPos);
+        state.forceValue(*v, nix::noPos);
+        fun = v;
+    }
+    return fun;
+}
+
+std::string quotedList(const std::vector<std::string> & names)
+{
+    std::string out;
+    for (auto & name : names) out += (out.empty() ? "'" : ", '") + name + "'";
+    return out;
+}
+
+// --reject-unused-args: when `fun` is a function with an argument set that
+// has no `...`, every --arg/--argstr name must be one of its arguments;
+// Nix's auto-calling would silently drop the others. A function with `...`
+// may read any argument through `args@{ ... }`, and a plain lambda or a
+// non-function is not called with them at all, so their inputs can only be
+// used some other way (`<name>` search paths): no check for those.
+void rejectUnusedArgs(const nix::Value & fun, nix::Bindings & autoArgs, const std::string & what)
+{
+    if (!fun.isLambda() || !fun.lambda.fun->hasFormals()) return;
+    auto & formals = *fun.lambda.fun->formals;
+    if (formals.ellipsis) return;
+
+    std::vector<std::string> unused;
+    for (auto & attr : autoArgs)
+        if (!formals.has(attr.name)) unused.push_back(attr.name);
+    if (unused.empty()) return;
+    std::sort(unused.begin(), unused.end());
+
+    std::string takes;
+    for (auto & formal : formals.lexicographicOrder())
+        takes += (takes.empty() ? "" : ", ") + std::string(formal.name);
+    bool one = unused.size() == 1;
+    throw nix::Error("%s %s %s given but %s does not take %s (%s); remove the %s or add %s to the function's arguments",
+                     one ? "argument" : "arguments", quotedList(unused), one ? "is" : "are", what,
+                     one ? "it" : "them", takes.empty() ? "it takes no arguments" : "it takes: " + takes,
+                     one ? "input" : "inputs", one ? "it" : "them");
+}
+
 // The value whose attributes are the jobs: the file or expression, called
 // with the --arg/--argstr arguments when it is a function, then --select.
+// Every worker evaluates it; only the first failure reaches the output (the
+// coordinator prints the `fatal` of the first worker that dies unready).
 nix::Value * evaluateRoot(nix::EvalState & state, EvalJobsArgs & args)
 {
     nix::Value * root = state.allocValue();
@@ -107,7 +161,12 @@ nix::Value * evaluateRoot(nix::EvalState & state, EvalJobsArgs & args)
             state.eval(state.parseExprFromString(args.releaseExpr, nix::absPath(".")), *top);
         else
             state.evalFile(nix::lookupFileArg(state, args.releaseExpr), *top);
-        state.autoCallFunction(*args.getAutoArgs(state), *top, *root);
+        auto autoArgs = args.getAutoArgs(state);
+        if (args.rejectUnusedArgs) {
+            top = autoCallee(state, top);
+            rejectUnusedArgs(*top, *autoArgs, args.fromArgs ? "the --expr expression" : args.releaseExpr);
+        }
+        state.autoCallFunction(*autoArgs, *top, *root);
     }
     if (!args.selectExpr.empty()) {
         nix::Value * select = state.allocValue();

@@ -159,3 +159,75 @@ let mk = name: derivation { inherit name salt; system = "x86_64-linux"; builder 
     EXPECT_TRUE(run.jobs.count("a") && run.jobs["a"].contains("drvPath"));
     EXPECT_TRUE(run.jobs.count("z") && run.jobs["z"].contains("drvPath"));
 }
+
+// --reject-unused-args: an --arg/--argstr the root function does not take is
+// one error, before any job; without the flag Nix drops it silently.
+TEST(EvalErrors, RejectUnusedArgsNamesTheArgumentsAndTheFormals)
+{
+    TempDir dir;
+    auto release = dir.write("release.nix", R"({ salt, a, b ? 1 }:
+{ job = derivation { name = "job-${toString a}"; inherit salt; system = "x86_64-linux"; builder = "/bin/sh"; }; })");
+    auto salt = freshSalt();
+    auto countOf = [](const std::string & haystack, const std::string & needle) {
+        size_t n = 0;
+        for (auto at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+        return n;
+    };
+
+    for (auto workers : {"1", "2"}) {
+        SCOPED_TRACE(std::string("workers ") + workers);
+        auto unused = evalJobs({"--reject-unused-args", "--workers", workers, "--argstr", "salt", salt, "--arg", "a",
+                                "1", "--arg", "foo", "2", release});
+        EXPECT_EQ(unused.process.exitCode, 1);
+        EXPECT_TRUE(unused.lines.empty());
+        auto message = "error: argument 'foo' is given but " + release +
+                       " does not take it (it takes: a, b, salt); remove the input or add it to the function's arguments";
+        EXPECT_EQ(countOf(unused.process.err, message), 1u) << unused.process.err;
+        EXPECT_EQ(countOf(unused.process.err, "error:"), 1u) << unused.process.err;
+    }
+
+    // --argstr counts too, and every unused name is listed.
+    auto several = evalJobs({"--reject-unused-args", "--argstr", "salt", salt, "--arg", "a", "1", "--argstr", "zeta",
+                             "z", "--argstr", "extra", "x", release});
+    EXPECT_EQ(several.process.exitCode, 1);
+    EXPECT_TRUE(several.lines.empty());
+    EXPECT_NE(several.process.err.find("error: arguments 'extra', 'zeta' are given but " + release +
+                                       " does not take them (it takes: a, b, salt); remove the inputs or add them "
+                                       "to the function's arguments"),
+              std::string::npos)
+        << several.process.err;
+
+    // Every name used (defaults may be overridden or left out): the run is as usual.
+    for (auto & used : std::vector<std::vector<std::string>>{{"--arg", "a", "1"}, {"--arg", "a", "1", "--arg", "b", "2"}}) {
+        std::vector<std::string> args{"--reject-unused-args", "--argstr", "salt", salt};
+        args.insert(args.end(), used.begin(), used.end());
+        args.push_back(release);
+        auto ok = evalJobs(args);
+        ASSERT_EQ(ok.process.exitCode, 0) << ok.process.err;
+        EXPECT_TRUE(ok.jobs.count("job") && ok.jobs["job"].contains("drvPath"));
+    }
+
+    // Without the flag, nix-eval-jobs' behaviour: the unused argument is ignored.
+    auto lenient = evalJobs({"--argstr", "salt", salt, "--arg", "a", "1", "--arg", "foo", "2", release});
+    ASSERT_EQ(lenient.process.exitCode, 0) << lenient.process.err;
+    EXPECT_TRUE(lenient.jobs.count("job") && lenient.jobs["job"].contains("drvPath"));
+
+    // A function with `...` may use any argument, a set is not called: no check.
+    auto ellipsis = evalJobs({"--reject-unused-args", "--argstr", "salt", salt, "--arg", "foo", "2",
+                              dir.write("ellipsis.nix", R"({ salt, ... }@args:
+{ job = derivation { name = "job-${toString args.foo}"; inherit salt; system = "x86_64-linux"; builder = "/bin/sh"; }; })")});
+    ASSERT_EQ(ellipsis.process.exitCode, 0) << ellipsis.process.err;
+    EXPECT_TRUE(ellipsis.jobs.count("job") && ellipsis.jobs["job"].value("name", "") == "job-2") << ellipsis.process.err;
+
+    auto set = evalJobs({"--reject-unused-args", "--arg", "foo", "2", dir.write("set.nix", "{ }")});
+    EXPECT_EQ(set.process.exitCode, 0) << set.process.err;
+    EXPECT_TRUE(set.lines.empty());
+
+    // `{ }:` takes nothing; --expr is named as such.
+    auto none = evalJobs({"--reject-unused-args", "--arg", "foo", "2", "--expr", "{ }: { }"});
+    EXPECT_EQ(none.process.exitCode, 1);
+    EXPECT_NE(none.process.err.find("error: argument 'foo' is given but the --expr expression does not take it (it "
+                                    "takes no arguments)"),
+              std::string::npos)
+        << none.process.err;
+}
