@@ -13,6 +13,7 @@
 #include <nix/store-api.hh>
 
 #include <algorithm>
+#include <set>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -123,16 +124,20 @@ std::string quotedList(const std::vector<std::string> & names)
 // Nix's auto-calling would silently drop the others. A function with `...`
 // may read any argument through `args@{ ... }`, and a plain lambda or a
 // non-function is not called with them at all, so their inputs can only be
-// used some other way (`<name>` search paths): no check for those.
-void rejectUnusedArgs(const nix::Value & fun, nix::Bindings & autoArgs, const std::string & what)
+// used some other way (`<name>` search paths): no check for those. Nor for
+// an argument that is also a search path entry (`-I name=...`, as evolive
+// gives git and path inputs): the expression may use it as `<name>`.
+void rejectUnusedArgs(nix::EvalState & state, const nix::Value & fun, nix::Bindings & autoArgs, const std::string & what)
 {
     if (!fun.isLambda() || !fun.lambda.fun->hasFormals()) return;
     auto & formals = *fun.lambda.fun->formals;
     if (formals.ellipsis) return;
 
+    std::set<std::string> searchNames;
+    for (auto & [prefix, path] : state.getSearchPath()) searchNames.insert(prefix);
     std::vector<std::string> unused;
     for (auto & attr : autoArgs)
-        if (!formals.has(attr.name)) unused.push_back(attr.name);
+        if (!formals.has(attr.name) && !searchNames.count(attr.name)) unused.push_back(attr.name);
     if (unused.empty()) return;
     std::sort(unused.begin(), unused.end());
 
@@ -164,7 +169,7 @@ nix::Value * evaluateRoot(nix::EvalState & state, EvalJobsArgs & args)
         auto autoArgs = args.getAutoArgs(state);
         if (args.rejectUnusedArgs) {
             top = autoCallee(state, top);
-            rejectUnusedArgs(*top, *autoArgs, args.fromArgs ? "the --expr expression" : args.releaseExpr);
+            rejectUnusedArgs(state, *top, *autoArgs, args.fromArgs ? "the --expr expression" : args.releaseExpr);
         }
         state.autoCallFunction(*autoArgs, *top, *root);
     }

@@ -129,18 +129,6 @@ std::vector<results::Cell> resultRow(const json & job)
     return row;
 }
 
-// The job line a stored row came from.
-json jobFromRow(const std::vector<std::string> & columns, const std::vector<results::Cell> & row)
-{
-    json job = json::object();
-    for (size_t i = 0; i < columns.size() && i < row.size(); ++i) {
-        if (!row[i]) continue;
-        if (columns[i] == "extra") job.update(json::parse(*row[i]));
-        else job[columns[i]] = jsonColumns.count(columns[i]) ? json::parse(*row[i]) : json(*row[i]);
-    }
-    return job;
-}
-
 std::string isoTime(std::chrono::system_clock::time_point t)
 {
     auto seconds = std::chrono::system_clock::to_time_t(t);
@@ -160,6 +148,17 @@ std::string machineId()
 }
 
 } // namespace
+
+json jobFromRow(const std::vector<std::string> & columns, const std::vector<results::Cell> & row)
+{
+    json job = json::object();
+    for (size_t i = 0; i < columns.size() && i < row.size(); ++i) {
+        if (!row[i]) continue;
+        if (columns[i] == "extra") job.update(json::parse(*row[i]));
+        else job[columns[i]] = jsonColumns.count(columns[i]) ? json::parse(*row[i]) : json(*row[i]);
+    }
+    return job;
+}
 
 std::string nixString(const std::string & s)
 {
@@ -205,6 +204,9 @@ std::vector<std::string> evaluatorArguments(const Jobset & jobset, const std::ma
     if (o.forceRecurse) args.push_back("--force-recurse");
     if (o.checkCacheStatus) args.push_back("--check-cache-status");
     if (o.showTrace) args.push_back("--show-trace");
+    // An input the expression cannot see is a mistake in the jobset; only
+    // evolive's own evaluator can tell (nix-eval-jobs drops it silently).
+    if (o.evaluator == "evolive-eval-jobs") args.push_back("--reject-unused-args");
     for (auto & [name, input] : inputs) {
         switch (input.spec.type) {
         case InputType::Git:

@@ -219,6 +219,11 @@ TEST(EvalErrors, RejectUnusedArgsNamesTheArgumentsAndTheFormals)
     ASSERT_EQ(ellipsis.process.exitCode, 0) << ellipsis.process.err;
     EXPECT_TRUE(ellipsis.jobs.count("job") && ellipsis.jobs["job"].value("name", "") == "job-2") << ellipsis.process.err;
 
+    // An argument that is also a search path entry may be used as <name>.
+    auto searched = evalJobs({"--reject-unused-args", "-I", "src=" + dir.path(), "--arg", "src", "./.", "--argstr",
+                              "salt", salt, "--arg", "a", "1", release});
+    EXPECT_EQ(searched.process.exitCode, 0) << searched.process.err;
+
     auto set = evalJobs({"--reject-unused-args", "--arg", "foo", "2", dir.write("set.nix", "{ }")});
     EXPECT_EQ(set.process.exitCode, 0) << set.process.err;
     EXPECT_TRUE(set.lines.empty());
