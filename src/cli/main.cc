@@ -1,6 +1,7 @@
 // evolive: one entrypoint for the evaluation service's commands.
 #include "eval_command.hh"
 #include "push_command.hh"
+#include "serve_command.hh"
 
 #include <CLI/CLI.hpp>
 #include <sodium.h>
@@ -12,6 +13,7 @@ int main(int argc, char ** argv)
     app.require_subcommand(1);
     evolive::addEvalCommand(app);
     evolive::addPushCommand(app);
+    evolive::addServeCommand(app);
     if (sodium_init() < 0) return 1;
     try {
         app.parse(argc, argv);

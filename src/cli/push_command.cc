@@ -72,6 +72,8 @@ void addPushCommand(CLI::App & app)
     cmd->add_option("--redis", o->push.redis,
                     "share what is known to be in the cache through Redis: redis://HOST:PORT or unix:///PATH");
     cmd->add_option("--uploads", o->push.uploads, "paths uploaded at once (default: one per core)");
+    cmd->add_option("--closures", o->push.closures, "closures pushed at once; the others wait their turn (default 4)")
+        ->check(CLI::PositiveNumber);
     cmd->add_flag("--json", o->json, "print the summary as JSON");
     cmd->callback([o]() { throw CLI::RuntimeError(runPush(*o)); });
 }

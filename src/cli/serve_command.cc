@@ -1,0 +1,113 @@
+#include "serve_command.hh"
+
+#include "server.hh"
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <pthread.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+namespace evolive {
+
+namespace {
+
+struct ServeOptions
+{
+    std::string configFile;
+    server::ServerConfig flags; // only the options given are applied
+    std::vector<std::string> tokens, allowedPaths;
+    std::map<std::string, CLI::Option *> given;
+};
+
+bool given(const ServeOptions & o, const std::string & name)
+{
+    auto it = o.given.find(name);
+    return it != o.given.end() && it->second->count() > 0;
+}
+
+int runServe(ServeOptions & o)
+{
+    // The log goes to stderr (spdlog's default is stdout).
+    spdlog::set_default_logger(spdlog::stderr_color_mt("evolive"));
+    server::ServerConfig config;
+    try {
+        if (!o.configFile.empty()) server::loadConfigFile(o.configFile, config);
+        // Flags win over the file.
+        auto & f = o.flags;
+        if (given(o, "listen")) config.listen = f.listen;
+        if (given(o, "state-dir")) config.stateDir = f.stateDir;
+        if (given(o, "token")) config.tokens = o.tokens;
+        if (given(o, "concurrency")) config.concurrency = f.concurrency;
+        if (given(o, "max-workers")) config.maxWorkers = f.maxWorkers;
+        if (given(o, "allow-path")) config.allowedPaths = o.allowedPaths;
+        if (given(o, "cache")) config.push.cache = f.push.cache;
+        if (given(o, "key")) config.push.keyFile = f.push.keyFile;
+        if (given(o, "redis")) config.push.redis = f.push.redis;
+        if (given(o, "daemon-socket")) config.push.daemonSocket = f.push.daemonSocket;
+        if (given(o, "write-timeout")) config.writeTimeout = f.writeTimeout;
+        if (const char * tokens = getenv("EVOLIVE_TOKENS"); tokens && !given(o, "token")) {
+            std::stringstream in(tokens);
+            for (std::string token; std::getline(in, token, ',');)
+                if (!token.empty()) config.tokens.push_back(token);
+        }
+        server::finishConfig(config);
+    } catch (std::exception & e) {
+        std::cerr << "evolive serve: " << e.what() << "\n";
+        return 2;
+    }
+
+    // Signals are taken by one thread, which stops the server; every other
+    // thread (started after this) has them blocked.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    std::unique_ptr<server::Server> server;
+    try {
+        server = std::make_unique<server::Server>(config);
+    } catch (std::exception & e) {
+        std::cerr << "evolive serve: " << e.what() << "\n";
+        return 1;
+    }
+    std::thread([&server, signals] {
+        int signal = 0;
+        sigwait(&signals, &signal);
+        spdlog::info("{}: stopping", strsignal(signal));
+        server->stop();
+    }).detach();
+    server->run();
+    server->shutdown();
+    spdlog::shutdown();
+    // Connections still open may be mid-write: leave without destructors.
+    std::_Exit(0);
+}
+
+} // namespace
+
+void addServeCommand(CLI::App & app)
+{
+    auto o = std::make_shared<ServeOptions>();
+    auto & f = o->flags;
+    auto * cmd = app.add_subcommand("serve", "Serve evaluations and pushes over HTTP (docs/service.md)");
+    cmd->add_option("--config", o->configFile, "a TOML configuration file; flags override it");
+    o->given["listen"] = cmd->add_option("--listen", f.listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0: any free one)");
+    o->given["state-dir"] = cmd->add_option("--state-dir", f.stateDir, "git mirrors, logs, results and the binary cache");
+    o->given["token"] = cmd->add_option("--token", o->tokens, "a bearer token clients must send (repeatable; also $EVOLIVE_TOKENS, comma-separated)");
+    o->given["concurrency"] = cmd->add_option("--concurrency", f.concurrency, "evaluations at once (default 1)")->check(CLI::PositiveNumber);
+    o->given["max-workers"] = cmd->add_option("--max-workers", f.maxWorkers, "the most workers an evaluation may use (default: the cores)");
+    o->given["allow-path"] = cmd->add_option("--allow-path", o->allowedPaths, "a directory whose subtrees `path` inputs may name (repeatable)");
+    o->given["cache"] = cmd->add_option("--cache", f.push.cache, "the binary cache to push to: a directory or s3://BUCKET?... (default STATE/binary-cache)");
+    o->given["key"] = cmd->add_option("--key", f.push.keyFile, "a secret key file to sign pushed paths with");
+    o->given["redis"] = cmd->add_option("--redis", f.push.redis, "share push presence through Redis: redis://HOST:PORT or unix:///PATH");
+    o->given["daemon-socket"] = cmd->add_option("--daemon-socket", f.push.daemonSocket, "the Nix daemon's socket");
+    o->given["write-timeout"] = cmd->add_option("--write-timeout", f.writeTimeout, "seconds a client may take to read what it is sent (default 60)");
+    cmd->callback([o]() { throw CLI::RuntimeError(runServe(*o)); });
+}
+
+} // namespace evolive

@@ -1,0 +1,262 @@
+#include "api.hh"
+
+#include "parquet_reader.hh"
+#include "result_store.hh"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+namespace evolive::server {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// A request target taken apart: /v1/evaluations/FP/jobs?limit=5 gives
+// the segments {"v1", "evaluations", "FP", "jobs"} and the query "limit=5".
+struct Target
+{
+    std::vector<std::string> segments;
+    std::string query;
+
+    explicit Target(const std::string & target)
+    {
+        auto q = target.find('?');
+        if (q != std::string::npos) query = target.substr(q + 1);
+        auto path = target.substr(0, q);
+        size_t start = 0;
+        while (start < path.size()) {
+            auto end = path.find('/', start);
+            if (end == std::string::npos) end = path.size();
+            if (end > start) segments.emplace_back(path.substr(start, end - start));
+            start = end + 1;
+        }
+    }
+
+    bool is(std::initializer_list<const char *> names) const
+    {
+        if (segments.size() != names.size()) return false;
+        size_t i = 0;
+        for (auto * name : names) {
+            if (*name != '*' && segments[i] != name) return false;
+            ++i;
+        }
+        return true;
+    }
+};
+
+// The methods a path answers to; empty for a path that does not exist.
+std::set<http::verb> methodsFor(const Target & t)
+{
+    if (t.is({"healthz"}) || t.is({"metrics"}) || t.is({"v1", "push"})) return {http::verb::get};
+    if (t.is({"v1", "evaluations"})) return {http::verb::get, http::verb::post};
+    if (t.is({"v1", "evaluations", "*"})) return {http::verb::get, http::verb::delete_};
+    if (t.is({"v1", "evaluations", "*", "jobs"}) || t.is({"v1", "evaluations", "*", "log"})) return {http::verb::get};
+    return {};
+}
+
+size_t queryNumber(const std::string & query, const std::string & key, size_t fallback)
+{
+    auto at = ("&" + query).find("&" + key + "=");
+    if (at == std::string::npos) return fallback;
+    try {
+        return std::stoul(query.substr(at + key.size() + 1));
+    } catch (...) {
+        return fallback;
+    }
+}
+
+bool underDirectory(const fs::path & path, const fs::path & dir)
+{
+    auto rel = path.lexically_relative(dir);
+    return !rel.empty() && *rel.begin() != "..";
+}
+
+} // namespace
+
+bool Api::authorized(const http::request_header<> & header) const
+{
+    if (config_.tokens.empty()) return true;
+    auto value = header[http::field::authorization];
+    if (value.size() < 7 || !beast::iequals(value.substr(0, 7), "Bearer ")) return false;
+    auto given = value.substr(7);
+    bool ok = false;
+    // Every token is compared, in constant time, whatever matched.
+    for (auto & token : config_.tokens)
+        if (token.size() == given.size() && sodium_memcmp(token.data(), given.data(), token.size()) == 0) ok = true;
+    return ok;
+}
+
+bool Api::admit(Connection & c, const http::request_header<> & header)
+{
+    Target target(std::string(header.target()));
+    auto methods = methodsFor(target);
+    if (methods.empty()) return c.error(http::status::not_found, "no such endpoint: " + std::string(header.target())), false;
+    if (!target.is({"healthz"}) && !authorized(header))
+        return c.error(http::status::unauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN)"), false;
+    if (!methods.count(header.method()))
+        return c.error(http::status::method_not_allowed,
+                       std::string(header.method_string()) + " is not allowed on " + std::string(header.target())),
+               false;
+    if (auto length = header[http::field::content_length]; !length.empty()) {
+        size_t n = 0;
+        try {
+            n = std::stoull(std::string(length));
+        } catch (...) {
+            return c.error(http::status::bad_request, "Content-Length is not a number"), false;
+        }
+        if (n > config_.maxRequestBytes)
+            return c.error(http::status::payload_too_large, "the request body is larger than " +
+                                                                std::to_string(config_.maxRequestBytes) +
+                                                                " bytes (max-request-bytes)"),
+                   false;
+    }
+    return true;
+}
+
+void Api::handle(Connection & c, Request & request)
+{
+    auto started = std::chrono::steady_clock::now();
+    Target t(std::string(request.target()));
+    auto method = request.method();
+    try {
+        if (t.is({"healthz"})) c.respond(http::status::ok, json{{"status", "ok"}});
+        else if (t.is({"metrics"}))
+            c.respond(http::status::ok, "text/plain; version=0.0.4", metrics_.render(evaluations_.gauges()));
+        else if (t.is({"v1", "push"})) pushSocket(c, request);
+        else if (t.is({"v1", "evaluations"})) method == http::verb::post ? submit(c, request) : list(c, t.query);
+        else if (!results::isFingerprint(t.segments[2]))
+            c.error(http::status::not_found, "'" + t.segments[2] + "' is not a fingerprint (64 hexadecimal digits)");
+        else if (t.segments.size() == 4) t.segments[3] == "jobs" ? jobs(c, t.segments[2]) : log(c, t.segments[2]);
+        else method == http::verb::delete_ ? cancel(c, t.segments[2]) : status(c, t.segments[2]);
+    } catch (std::exception & e) {
+        spdlog::error("{} {}: {}", std::string(request.method_string()), std::string(request.target()), e.what());
+        c.error(http::status::internal_server_error, e.what());
+    }
+    metrics_.requestAnswered(c.lastStatus());
+    spdlog::info("{} {} {} {:.3f}s", std::string(request.method_string()), std::string(request.target()), c.lastStatus(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+}
+
+std::string Api::refusedPaths(const Jobset & jobset) const
+{
+    for (auto & [name, input] : jobset.inputs) {
+        if (input.type != InputType::Path) continue;
+        std::error_code ec;
+        auto path = fs::weakly_canonical(input.path, ec);
+        bool allowed = false;
+        for (auto & dir : config_.allowedPaths) allowed = allowed || (!ec && underDirectory(path, dir));
+        if (!allowed)
+            return "inputs." + name + ".path: '" + input.path + "' is not under a directory this server allows" +
+                   (config_.allowedPaths.empty() ? " (allowed-paths is empty: path inputs are refused)" : " (allowed-paths)");
+    }
+    return "";
+}
+
+void Api::submit(Connection & c, Request & request)
+{
+    auto contentType = request[http::field::content_type];
+    if (contentType.substr(0, contentType.find(';')) != "application/json")
+        return (void) c.error(http::status::unsupported_media_type, "the request body must be JSON (Content-Type: application/json)");
+    auto document = json::parse(request.body(), nullptr, false);
+    if (document.is_discarded()) return (void) c.error(http::status::bad_request, "the request body is not valid JSON");
+    if (!document.is_object()) return (void) c.error(http::status::bad_request, "the request body must be a JSON object (a jobset)");
+    bool force = false;
+    if (document.contains("force")) {
+        if (!document["force"].is_boolean()) return (void) c.error(http::status::bad_request, "force: must be true or false");
+        force = document["force"];
+        document.erase("force");
+    }
+    Jobset jobset;
+    try {
+        jobset = parseJobset(document);
+    } catch (JobsetError & e) {
+        return (void) c.error(http::status::bad_request, e.what());
+    }
+    if (auto why = refusedPaths(jobset); !why.empty()) return (void) c.error(http::status::forbidden, why);
+
+    // The first line goes out before fetching starts.
+    if (!c.startStream("application/x-ndjson")) return;
+    bool connected = c.writeChunk(json{{"type", "accepted"}, {"queue", evaluations_.queuePosition()}}.dump() + "\n");
+    auto stream = evaluations_.submit(std::move(jobset), force);
+    if (stream.joined && connected)
+        connected = c.writeChunk(json{{"type", "joined"}, {"fingerprint", stream.fingerprint}}.dump() + "\n");
+    // A client that went away is not waited for; the evaluation goes on.
+    for (size_t next = 0; connected;) {
+        auto batch = stream.log->read(next, 256 * 1024);
+        connected = c.writeChunk(batch.data);
+        if (connected) metrics_.bytesStreamed += batch.data.size();
+        next = batch.next;
+        if (batch.end) break;
+    }
+    if (connected) c.endStream();
+    else if (c.timedOut()) {
+        metrics_.clientsDropped++;
+        spdlog::warn("a client of {} did not read for {} s: dropped", stream.fingerprint, config_.writeTimeout.count());
+    }
+}
+
+void Api::status(Connection & c, const std::string & fingerprint)
+{
+    if (auto found = evaluations_.status(fingerprint)) c.respond(http::status::ok, *found);
+    else c.error(http::status::not_found, "no evaluation with fingerprint " + fingerprint);
+}
+
+void Api::jobs(Connection & c, const std::string & fingerprint)
+{
+    if (auto log = evaluations_.running(fingerprint)) {
+        // Still running: the jobs found so far.
+        c.respond(http::status::ok, "application/x-ndjson", log->jobs());
+        return;
+    }
+    auto path = evaluations_.storedResult(fingerprint);
+    if (!path) return (void) c.error(http::status::not_found, "no stored result for fingerprint " + fingerprint);
+    if (!c.startStream("application/x-ndjson")) return;
+    std::string pending;
+    bool connected = true;
+    results::readParquet(*path, [&](auto & columns, auto & row) {
+        if (!connected) return;
+        auto job = jobFromRow(columns, row);
+        job["type"] = "job";
+        pending += job.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+        if (pending.size() > 256 * 1024) {
+            connected = c.writeChunk(pending);
+            pending.clear();
+        }
+    });
+    if (connected && c.writeChunk(pending)) c.endStream();
+}
+
+void Api::log(Connection & c, const std::string & fingerprint)
+{
+    std::ifstream in(config_.stateDir + "/logs/" + fingerprint + ".log", std::ios::binary);
+    if (!in) return (void) c.error(http::status::not_found, "no log for fingerprint " + fingerprint);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    c.respond(http::status::ok, "text/plain; charset=utf-8", std::move(text));
+}
+
+void Api::cancel(Connection & c, const std::string & fingerprint)
+{
+    switch (evaluations_.cancel(fingerprint)) {
+    case EvaluationService::Cancel::Cancelled:
+        c.respond(http::status::accepted, json{{"fingerprint", fingerprint}, {"status", "cancelling"}});
+        break;
+    case EvaluationService::Cancel::AlreadyEnded:
+        c.error(http::status::conflict, "evaluation " + fingerprint + " has already ended");
+        break;
+    case EvaluationService::Cancel::Unknown:
+        c.error(http::status::not_found, "no evaluation with fingerprint " + fingerprint);
+        break;
+    }
+}
+
+void Api::list(Connection & c, const std::string & query)
+{
+    c.respond(http::status::ok, json{{"evaluations", evaluations_.recent(std::min<size_t>(queryNumber(query, "limit", 50), 1000))}});
+}
+
+} // namespace evolive::server

@@ -1,0 +1,46 @@
+// The HTTP API (docs/service.md): routes, authentication and request
+// checks, on top of the EvaluationService and the PushService.
+#pragma once
+
+#include "config.hh"
+#include "connection.hh"
+#include "evaluation_service.hh"
+#include "metrics.hh"
+#include "push_service.hh"
+
+namespace evolive::server {
+
+class Api
+{
+public:
+    Api(const ServerConfig & config, EvaluationService & evaluations, PushService & push, Metrics & metrics)
+        : config_(config), evaluations_(evaluations), push_(push), metrics_(metrics)
+    {
+    }
+
+    // Checks a request from its header, before its body is read: the route
+    // exists, the token is valid, the body is not too large. Answers and
+    // returns false when it is refused.
+    bool admit(Connection & connection, const http::request_header<> & header);
+    // Answers a request that admit() let through.
+    void handle(Connection & connection, Request & request);
+
+private:
+    bool authorized(const http::request_header<> & header) const;
+    void submit(Connection & c, Request & request);
+    void status(Connection & c, const std::string & fingerprint);
+    void jobs(Connection & c, const std::string & fingerprint);
+    void log(Connection & c, const std::string & fingerprint);
+    void cancel(Connection & c, const std::string & fingerprint);
+    void list(Connection & c, const std::string & query);
+    void pushSocket(Connection & c, const Request & request);
+    // Why a jobset's path inputs may not be read here ("" when they may).
+    std::string refusedPaths(const Jobset & jobset) const;
+
+    const ServerConfig & config_;
+    EvaluationService & evaluations_;
+    PushService & push_;
+    Metrics & metrics_;
+};
+
+} // namespace evolive::server

@@ -1,0 +1,95 @@
+// The evaluations the service knows: running and waiting ones by
+// fingerprint (so that a second request for the same fingerprint joins the
+// first), the queue that lets at most `concurrency` run at once, and the
+// recently ended ones. Every evaluation runs on a thread of its own and
+// writes into an EvaluationLog that clients stream from; a client going
+// away never stops it.
+#pragma once
+
+#include "evaluation.hh"
+#include "evaluation_log.hh"
+#include "metrics.hh"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+namespace evolive::server {
+
+struct ServiceSettings
+{
+    EvaluationSettings evaluation; // state directory, result store, push, ...
+    size_t concurrency = 1;
+    size_t maxWorkers = 1;
+    size_t keepEvaluations = 100;
+};
+
+class EvaluationService
+{
+public:
+    EvaluationService(ServiceSettings settings, Metrics & metrics);
+    ~EvaluationService() { shutdown(); }
+    // Cancels what runs or waits, and waits for their threads to end.
+    void shutdown();
+
+    // For the `accepted` message: 0 when a new evaluation could start at
+    // once, otherwise its place in the line (1: next).
+    size_t queuePosition();
+
+    struct Stream
+    {
+        std::shared_ptr<EvaluationLog> log;
+        std::string fingerprint; // "" when resolving failed
+        bool joined = false;     // an evaluation that was already running
+    };
+    // Resolves the jobset's fingerprint (on the caller's thread: git
+    // ls-remote), then joins the running or waiting evaluation of that
+    // fingerprint, replays its stored result (unless `force`), or starts a
+    // new evaluation. A failure to resolve gives a log with the `failed` line.
+    Stream submit(Jobset jobset, bool force);
+
+    // Status and metadata of a known evaluation, in memory or stored.
+    std::optional<nlohmann::json> status(const std::string & fingerprint);
+    // The log of a running or waiting evaluation, or null.
+    std::shared_ptr<EvaluationLog> running(const std::string & fingerprint);
+    // A local file holding the stored result, or nullopt.
+    std::optional<std::string> storedResult(const std::string & fingerprint);
+
+    enum class Cancel { Cancelled, AlreadyEnded, Unknown };
+    Cancel cancel(const std::string & fingerprint);
+
+    // Running and waiting evaluations, then ended ones, newest first.
+    nlohmann::json recent(size_t limit);
+
+    // Gauges for /metrics: name → (help, value).
+    std::map<std::string, std::pair<std::string, double>> gauges();
+
+private:
+    struct Record;
+    void runThread(std::shared_ptr<Record> record);
+    void replayThread(std::shared_ptr<Evaluation> evaluation, std::shared_ptr<EvaluationLog> log);
+    bool acquireSlot(Record & record);
+    void releaseSlot();
+    void ended(const std::shared_ptr<Record> & record);
+    Emit recorder(Record & record);
+    nlohmann::json describe(const Record & record) const;
+    template<class F> void spawn(F && body);
+
+    ServiceSettings settings_;
+    Metrics & metrics_;
+
+    std::mutex mutex_;
+    std::condition_variable changed_; // slots, cancellations, threads ending
+    std::map<std::string, std::shared_ptr<Record>> active_; // waiting or running, by fingerprint
+    std::deque<Record *> waiting_;                          // in order of arrival
+    std::deque<std::shared_ptr<Record>> ended_;             // newest first
+    size_t running_ = 0;
+    size_t threads_ = 0;
+};
+
+} // namespace evolive::server

@@ -1,0 +1,59 @@
+#include "metrics.hh"
+
+#include <sstream>
+
+namespace evolive::server {
+
+void Metrics::evaluationTook(double seconds)
+{
+    std::lock_guard lock(mutex_);
+    evaluationSeconds_ += seconds;
+    ++evaluationCount_;
+}
+
+void Metrics::requestAnswered(unsigned status)
+{
+    std::lock_guard lock(mutex_);
+    ++responses_[status];
+}
+
+std::string Metrics::render(const std::map<std::string, std::pair<std::string, double>> & gauges)
+{
+    std::ostringstream out;
+    auto metric = [&](const std::string & name, const char * type, const std::string & help) {
+        out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    };
+    for (auto & [name, gauge] : gauges) {
+        metric(name, "gauge", gauge.first);
+        out << name << " " << gauge.second << "\n";
+    }
+    metric("evolive_evaluations_total", "counter", "Evaluations that ended, by outcome.");
+    out << "evolive_evaluations_total{outcome=\"finished\"} " << evaluationsFinished << "\n"
+        << "evolive_evaluations_total{outcome=\"failed\"} " << evaluationsFailed << "\n"
+        << "evolive_evaluations_total{outcome=\"cancelled\"} " << evaluationsCancelled << "\n";
+    metric("evolive_replays_total", "counter", "Requests answered from a stored result.");
+    out << "evolive_replays_total " << replays << "\n";
+    metric("evolive_joins_total", "counter", "Requests that joined a running evaluation.");
+    out << "evolive_joins_total " << joins << "\n";
+    metric("evolive_jobs_total", "counter", "Jobs found by evaluations (replays not counted).");
+    out << "evolive_jobs_total " << jobs << "\n";
+    metric("evolive_job_errors_total", "counter", "Jobs that were evaluation errors.");
+    out << "evolive_job_errors_total " << jobErrors << "\n";
+    metric("evolive_stream_bytes_total", "counter", "Bytes of evaluation streams sent to clients.");
+    out << "evolive_stream_bytes_total " << bytesStreamed << "\n";
+    metric("evolive_clients_dropped_total", "counter", "Clients dropped for not reading (write timeout).");
+    out << "evolive_clients_dropped_total " << clientsDropped << "\n";
+    metric("evolive_push_requests_total", "counter", "Push requests received on /v1/push.");
+    out << "evolive_push_requests_total " << pushRequests << "\n";
+    metric("evolive_push_errors_total", "counter", "Push requests answered with an error.");
+    out << "evolive_push_errors_total " << pushErrors << "\n";
+    std::lock_guard lock(mutex_);
+    metric("evolive_evaluation_duration_seconds", "summary", "Time from start to end of evaluations that ran.");
+    out << "evolive_evaluation_duration_seconds_sum " << evaluationSeconds_ << "\n"
+        << "evolive_evaluation_duration_seconds_count " << evaluationCount_ << "\n";
+    metric("evolive_http_responses_total", "counter", "HTTP responses, by status code.");
+    for (auto & [status, n] : responses_) out << "evolive_http_responses_total{code=\"" << status << "\"} " << n << "\n";
+    return out.str();
+}
+
+} // namespace evolive::server
