@@ -190,8 +190,8 @@ void Coordinator::handleResults(WorkerProcess & worker, const json & reply)
             }
         }
     }
-    // A worker that stopped early leaves the rest to others.
-    for (; i < batch.size(); ++i) queue_.push_front(batch[i]);
+    // A worker that stopped early leaves the rest to others, in order.
+    queue_.insert(queue_.begin(), batch.begin() + i, batch.end());
 
     if (reply.value("restart", false)) {
         ++restarts_;

@@ -13,6 +13,7 @@
 #include <nix/store-api.hh>
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 #include <csignal>
 #include <cstring>
@@ -254,7 +255,11 @@ int runWorker(EvalJobsArgs & args)
         json results = json::array();
         bool restart = false;
         auto & paths = request.at("paths");
+        auto batchStarted = std::chrono::steady_clock::now();
         for (size_t i = 0; i < paths.size(); ++i) {
+            // Slow jobs: report what is done every so often (the coordinator
+            // hands the rest out again), so that jobs stream as they are found.
+            if (i && std::chrono::steady_clock::now() - batchStarted > std::chrono::milliseconds(250)) break;
             auto path = paths[i].get<AttrPath>();
             // Tells the coordinator which job to blame if this one kills us.
             if (i) send({{"at", i}});

@@ -93,6 +93,13 @@ bool Api::authorized(const http::request_header<> & header) const
 
 bool Api::admit(Connection & c, const http::request_header<> & header)
 {
+    if (admissible(c, header)) return true;
+    counted(c);
+    return false;
+}
+
+bool Api::admissible(Connection & c, const http::request_header<> & header)
+{
     Target target(std::string(header.target()));
     auto methods = methodsFor(target);
     if (methods.empty()) return c.error(http::status::not_found, "no such endpoint: " + std::string(header.target())), false;

@@ -24,8 +24,11 @@ public:
     bool admit(Connection & connection, const http::request_header<> & header);
     // Answers a request that admit() let through.
     void handle(Connection & connection, Request & request);
+    // Counts a response the connection sent by itself (malformed requests).
+    void counted(const Connection & connection) { metrics_.requestAnswered(connection.lastStatus()); }
 
 private:
+    bool admissible(Connection & connection, const http::request_header<> & header);
     bool authorized(const http::request_header<> & header) const;
     void submit(Connection & c, Request & request);
     void status(Connection & c, const std::string & fingerprint);

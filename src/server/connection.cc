@@ -74,7 +74,44 @@ bool Connection::upgrade(const Request & request, const std::function<void(WebSo
     return true;
 }
 
+void Connection::closeGracefully()
+{
+    // A response sent before its request's body was read: closing with
+    // unread bytes would reset the connection and could lose the response,
+    // so stop sending and read what the client still sends, briefly.
+    beast::error_code ec;
+    socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return;
+    char sink[16384];
+    for (size_t drained = 0; drained < (1 << 20);) {
+        stream_.expires_after(std::chrono::seconds(1));
+        size_t n = 0;
+        ec = await([&](auto handler) {
+            stream_.async_read_some(net::buffer(sink), [&n, handler](beast::error_code e, size_t got) {
+                n = got;
+                handler(e, got);
+            });
+        });
+        if (ec) return;
+        drained += n;
+    }
+}
+
+void Connection::tooLarge(Api & api)
+{
+    keepAlive_ = false;
+    error(http::status::payload_too_large,
+          "the request body is larger than " + std::to_string(maxBodyBytes_) + " bytes (max-request-bytes)");
+    api.counted(*this);
+}
+
 void Connection::serve(Api & api)
+{
+    serveRequests(api);
+    if (socket().is_open()) closeGracefully();
+}
+
+void Connection::serveRequests(Api & api)
 {
     while (keepAlive_) {
         http::request_parser<http::string_body> parser;
@@ -82,9 +119,11 @@ void Connection::serve(Api & api)
         stream_.expires_after(timeouts_.read);
         auto ec = await([&](auto handler) { http::async_read_header(stream_, buffer_, parser, handler); });
         if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::connection_reset) return;
+        if (ec == http::error::body_limit) return tooLarge(api);
         if (ec) {
             keepAlive_ = false;
             error(http::status::bad_request, "malformed HTTP request: " + ec.message());
+            api.counted(*this);
             return;
         }
         keepAlive_ = parser.get().keep_alive();
@@ -96,16 +135,13 @@ void Connection::serve(Api & api)
         }
         stream_.expires_after(timeouts_.read);
         ec = await([&](auto handler) { http::async_read(stream_, buffer_, parser, handler); });
-        if (ec == http::error::body_limit) {
-            keepAlive_ = false;
-            error(http::status::payload_too_large,
-                  "the request body is larger than " + std::to_string(maxBodyBytes_) + " bytes (max-request-bytes)");
-            return;
-        }
+        if (ec == http::error::body_limit) return tooLarge(api);
         if (ec) {
             keepAlive_ = false;
-            if (ec != beast::error::timeout && ec != http::error::end_of_stream)
+            if (ec != beast::error::timeout && ec != http::error::end_of_stream) {
                 error(http::status::bad_request, "malformed HTTP request: " + ec.message());
+                api.counted(*this);
+            }
             return;
         }
         auto request = parser.release();

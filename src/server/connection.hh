@@ -53,13 +53,19 @@ public:
     using WebSocket = websocket::stream<beast::tcp_stream>;
     bool upgrade(const Request & request, const std::function<void(WebSocket &, Connection &)> & session);
 
-    // Runs one asynchronous operation to its end, or until `timeout`.
+    // Runs one asynchronous operation to its end (its deadline, if any, is
+    // set before). Only until its handler has run: a WebSocket keeps a
+    // timer pending all the time, so the context never runs out of work.
     template<class Start> beast::error_code await(Start && start)
     {
-        beast::error_code result = net::error::would_block;
-        start([&](beast::error_code ec, std::size_t) { result = ec; });
+        beast::error_code result;
+        bool done = false;
+        start([&](beast::error_code ec, std::size_t) {
+            result = ec;
+            done = true;
+        });
         context_.restart();
-        context_.run();
+        while (!done && context_.run_one()) {}
         return result;
     }
 
@@ -67,6 +73,9 @@ public:
     unsigned lastStatus() const { return lastStatus_; }
 
 private:
+    void serveRequests(Api & api);
+    void closeGracefully();
+    void tooLarge(Api & api);
     bool write(const std::function<void(std::function<void(beast::error_code, std::size_t)>)> & start);
 
     net::io_context context_{1};

@@ -1,0 +1,120 @@
+// GET /v1/push: a WebSocket client (Beast) asks for closures to be pushed
+// into the server's binary cache; `nix` then reads the cache.
+#include "service_client.hh"
+#include "subprocess.hh"
+
+#include <utility> // before Asio (Boost 1.74 with g++ 12)
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <gtest/gtest.h>
+
+using namespace evolive::test;
+using nlohmann::json;
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+
+namespace {
+
+class PushClient
+{
+public:
+    explicit PushClient(const std::string & url, const std::string & token = "")
+    {
+        auto hostPort = url.substr(7);
+        auto colon = hostPort.rfind(':');
+        tcp::resolver resolver(context_);
+        net::connect(socket_.next_layer(), resolver.resolve(hostPort.substr(0, colon), hostPort.substr(colon + 1)));
+        if (!token.empty())
+            socket_.set_option(websocket::stream_base::decorator([token](websocket::request_type & r) {
+                r.set(beast::http::field::authorization, "Bearer " + token);
+            }));
+        socket_.handshake(hostPort, "/v1/push");
+    }
+
+    json ask(const std::string & text)
+    {
+        socket_.text(true);
+        socket_.write(net::buffer(text));
+        beast::flat_buffer buffer;
+        socket_.read(buffer);
+        return json::parse(beast::buffers_to_string(buffer.data()));
+    }
+
+    json push(const std::string & drv, int id = 0) { return ask(json{{"drv", drv}, {"id", id}}.dump()); }
+
+private:
+    net::io_context context_;
+    websocket::stream<tcp::socket> socket_{context_};
+};
+
+} // namespace
+
+TEST(PushSocket, PushesClosuresAnswersBadMessagesAndStaysOpen)
+{
+    TempDir dir;
+    NixDaemon daemon(dir.path());
+    auto cache = dir.path() + "/cache";
+    EvoliveServer server(dir.path() + "/state", {"--cache", cache, "--daemon-socket", daemon.socket()});
+    auto salt = freshSalt();
+    auto curl = instantiateExample("curl", salt);
+    auto zlib = instantiateExample("zlib", salt);
+
+    PushClient client(server.url());
+    auto first = client.push(zlib, 1);
+    ASSERT_FALSE(first.contains("error")) << first;
+    EXPECT_EQ(first["id"], 1);
+    EXPECT_EQ(first["drv"], zlib);
+    EXPECT_GE(first["uploaded"].get<int>(), 1);
+    EXPECT_GT(first["fileBytes"].get<int>(), 0);
+
+    // Bad messages get an error answer; the socket stays open.
+    EXPECT_NE(client.ask("not json")["error"].get<std::string>().find("not valid JSON"), std::string::npos);
+    EXPECT_NE(client.ask("[1]")["error"].get<std::string>().find("JSON object"), std::string::npos);
+    EXPECT_NE(client.ask("{\"drv\": 5}")["error"].get<std::string>().find("drv"), std::string::npos);
+    EXPECT_NE(client.ask("{\"drv\": \"/x\", \"also\": 1}")["error"].get<std::string>().find("unknown field"), std::string::npos);
+    EXPECT_NE(client.push("/etc/passwd")["error"].get<std::string>().find("not in the Nix store"), std::string::npos);
+    EXPECT_NE(client.push("/nix/store/../etc/passwd")["error"].get<std::string>().find("not a store path"),
+              std::string::npos);
+    EXPECT_NE(client.push(curl.substr(0, curl.size() - 4))["error"].get<std::string>().find(".drv"),
+              std::string::npos);
+    auto missing = "/nix/store/" + std::string(32, 'a') + "-missing.drv";
+    EXPECT_NE(client.push(missing)["error"].get<std::string>().find("not in the store"), std::string::npos);
+
+    // The dependent: its dependencies already there are not uploaded again.
+    auto second = client.push(curl, 2);
+    ASSERT_FALSE(second.contains("error")) << second;
+    EXPECT_GE(second["uploaded"].get<int>(), 1);
+    EXPECT_GE(second["present"].get<int>(), 1);
+    // Asked again on this socket: not pushed again.
+    auto again = client.push(curl, 3);
+    EXPECT_EQ(again["repeated"], true);
+    EXPECT_EQ(again["uploaded"], 0);
+
+    // Another socket shares the presence: nothing to upload.
+    PushClient other(server.url());
+    auto shared = other.push(curl);
+    EXPECT_EQ(shared["uploaded"], 0) << shared;
+    EXPECT_GE(shared["present"].get<int>(), 1);
+
+    // An unmodified nix reads the whole closure from the cache.
+    auto info = runNix({"path-info", "--derivation", "--recursive", "--store", "file://" + cache, curl});
+    ASSERT_EQ(info.exitCode, 0) << info.err;
+    EXPECT_NE(info.out.find(zlib), std::string::npos);
+    auto metrics = readMetrics(server.url());
+    EXPECT_EQ(metrics["evolive_push_requests_total"], 12);
+    EXPECT_EQ(metrics["evolive_push_errors_total"], 8);
+}
+
+TEST(PushSocket, NeedsATokenWhenTheServerHasTokens)
+{
+    TempDir dir;
+    std::string token = "push-socket-token-" + freshSalt();
+    EvoliveServer server(dir.path() + "/state", {"--token", token});
+    EXPECT_THROW(PushClient{server.url()}, beast::system_error);
+    PushClient client(server.url(), token);
+    EXPECT_NE(client.push("/etc/passwd")["error"].get<std::string>().find("not in the Nix store"), std::string::npos);
+}
