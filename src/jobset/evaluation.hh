@@ -47,6 +47,9 @@ std::string nixString(const std::string & s);
 // Throws JobsetError.
 std::string expressionFile(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs);
 
+// The `job` message a row of a stored result holds.
+nlohmann::json jobFromRow(const std::vector<std::string> & columns, const std::vector<std::optional<std::string>> & row);
+
 using Emit = std::function<void(const nlohmann::json &)>;
 
 // One evaluation in two stages, so that a caller can act between them (the
