@@ -160,6 +160,26 @@ json jobFromRow(const std::vector<std::string> & columns, const std::vector<resu
     return job;
 }
 
+std::string jobLineFromRow(const std::vector<std::string> & columns, const std::vector<results::Cell> & row)
+{
+    // The cells are JSON text already (or strings to quote): put them
+    // together without parsing, and splice in the `extra` object's members.
+    std::string line = "{";
+    std::string extra;
+    for (size_t i = 0; i < columns.size() && i < row.size(); ++i) {
+        if (!row[i]) continue;
+        if (columns[i] == "extra") {
+            if (row[i]->size() > 2) extra = row[i]->substr(1, row[i]->size() - 2);
+            continue;
+        }
+        line += json(columns[i]).dump() + ":";
+        line += jsonColumns.count(columns[i]) ? *row[i] : json(*row[i]).dump(-1, ' ', false, json::error_handler_t::replace);
+        line += ",";
+    }
+    if (!extra.empty()) line += extra + ",";
+    return line + "\"type\":\"job\"}";
+}
+
 std::string nixString(const std::string & s)
 {
     std::string out = "\"";
@@ -286,12 +306,12 @@ bool Evaluation::resolve(const Emit & emit)
     }
 }
 
-bool Evaluation::run(const Emit & emit)
+bool Evaluation::run(const Emit & emit, const JobLineEmit & jobLine)
 {
     try {
         if (jobset_.options.push && !settings_.push)
             throw JobsetError("options.push: no binary cache is configured for pushing");
-        return stored_ ? replay(emit) : evaluate(emit);
+        return stored_ ? replay(emit, jobLine) : evaluate(emit);
     } catch (std::exception & e) {
         std::lock_guard lock(mutex_);
         if (cancelled_) stage_ = "cancelled";
@@ -356,7 +376,7 @@ json metadataJson(const std::map<std::string, std::string> & metadata, const std
 
 } // namespace
 
-bool Evaluation::replay(const Emit & emit)
+bool Evaluation::replay(const Emit & emit, const JobLineEmit & jobLine)
 {
     // The same fingerprint was evaluated before: stream the stored result
     // instead of fetching and evaluating again. The inputs as they were
@@ -366,7 +386,16 @@ bool Evaluation::replay(const Emit & emit)
     auto replayStarted = Clock::now();
     JobDelivery deliver{jobset_, settings_, emit};
     results::readParquet(
-        *stored_, [&](auto & columns, auto & row) { deliver(jobFromRow(columns, row)); },
+        *stored_,
+        [&](auto & columns, auto & row) {
+            if (!jobLine || deliver.pushing()) return deliver(jobFromRow(columns, row));
+            // Nothing to add to the job: pass its line on as stored.
+            deliver.jobs++;
+            auto error = std::find(columns.begin(), columns.end(), "error") - columns.begin();
+            if (error < (long) row.size() && row[error]) deliver.errors++;
+            jobLine(jobLineFromRow(columns, row));
+            if (settings_.progress) settings_.progress(deliver.jobs, deliver.errors);
+        },
         [&](const results::ParquetContents & contents) {
             emit(json{{"type", "started"},
                       {"fingerprint", fingerprint_},

@@ -50,7 +50,12 @@ std::string expressionFile(const Jobset & jobset, const std::map<std::string, Re
 // The `job` message a row of a stored result holds.
 nlohmann::json jobFromRow(const std::vector<std::string> & columns, const std::vector<std::optional<std::string>> & row);
 
+// The same as one JSON line (members in another order), made without
+// parsing: what a replay streams.
+std::string jobLineFromRow(const std::vector<std::string> & columns, const std::vector<std::optional<std::string>> & row);
+
 using Emit = std::function<void(const nlohmann::json &)>;
+using JobLineEmit = std::function<void(const std::string & line)>;
 
 // One evaluation in two stages, so that a caller can act between them (the
 // service joins a running evaluation of the same fingerprint, or queues):
@@ -70,15 +75,16 @@ public:
     bool replays() const { return stored_.has_value(); }
 
     // Streams `started`, every `job`, then `finished` — or `failed`, and
-    // returns false. A replay neither fetches nor evaluates.
-    bool run(const Emit & emit);
+    // returns false. A replay neither fetches nor evaluates; given
+    // `jobLine`, it hands stored jobs to it as lines (unless it pushes).
+    bool run(const Emit & emit, const JobLineEmit & jobLine = {});
 
     // From any thread: run() stops soon, with `failed` (stage "cancelled"),
     // and the evaluator and its workers are killed.
     void cancel();
 
 private:
-    bool replay(const Emit & emit);
+    bool replay(const Emit & emit, const JobLineEmit & jobLine);
     bool evaluate(const Emit & emit);
     bool fail(const Emit & emit, const std::string & message);
 

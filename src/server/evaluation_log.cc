@@ -11,6 +11,15 @@ void EvaluationLog::append(std::string line, bool job)
     changed_.notify_all();
 }
 
+void EvaluationLog::appendJobs(std::vector<std::string> lines)
+{
+    {
+        std::lock_guard lock(mutex_);
+        for (auto & line : lines) lines_.push_back({std::move(line), true});
+    }
+    changed_.notify_all();
+}
+
 void EvaluationLog::close()
 {
     {

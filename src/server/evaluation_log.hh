@@ -16,6 +16,8 @@ class EvaluationLog
 public:
     // One JSON line, without its newline. `job` marks `job` messages.
     void append(std::string line, bool job);
+    // Several `job` lines at once (a replay: one wake-up for many lines).
+    void appendJobs(std::vector<std::string> lines);
     // No more lines will come.
     void close();
 

@@ -125,7 +125,21 @@ EvaluationService::Stream EvaluationService::submit(Jobset jobset, bool force)
 
 void EvaluationService::replayThread(std::shared_ptr<Evaluation> evaluation, std::shared_ptr<EvaluationLog> log)
 {
-    evaluation->run([&](const json & m) { log->append(m.dump(-1, ' ', false, json::error_handler_t::replace), m["type"] == "job"); });
+    std::vector<std::string> jobs; // handed over a few hundred at a time
+    evaluation->run(
+        [&](const json & m) {
+            log->appendJobs(std::move(jobs));
+            jobs.clear();
+            log->append(m.dump(-1, ' ', false, json::error_handler_t::replace), m["type"] == "job");
+        },
+        [&](const std::string & line) {
+            jobs.push_back(line);
+            if (jobs.size() == 512) {
+                log->appendJobs(std::move(jobs));
+                jobs.clear();
+            }
+        });
+    log->appendJobs(std::move(jobs));
     log->close();
 }
 
