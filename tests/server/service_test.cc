@@ -35,7 +35,7 @@ std::set<std::string> attrs(const std::vector<json> & lines)
     return out;
 }
 
-json slowJobset(const std::string & salt, const std::string & n = "20", const std::string & spin = "2000000")
+json slowJobset(const std::string & salt, const std::string & n = "20", const std::string & spin = "1000000")
 {
     auto j = fileJobset(serviceData, "slow.nix", {{"salt", salt}, {"n", n}, {"spin", spin}});
     j["options"] = {{"workers", 1}};
@@ -130,6 +130,49 @@ TEST(Service, StreamsAnEvaluationThenReplaysItFromTheStoredResult)
     EXPECT_EQ(httpRequest("GET", url + "/" + std::string(64, 'a') + "/jobs").status, 404);
     EXPECT_EQ(httpRequest("GET", url + "/" + std::string(64, 'a') + "/log").status, 404);
     EXPECT_EQ(httpRequest("GET", server.url() + "/healthz").json()["status"], "ok");
+}
+
+TEST(Service, AStoredGitEvaluationIsReplayedWithoutFetching)
+{
+    TempDir dir;
+    auto repo = dir.path() + "/repo";
+    fs::create_directories(repo);
+    fs::copy_file(serviceData + "/slow.nix", repo + "/release.nix");
+    auto git = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv{"git", "-C", repo, "-c", "user.name=Test", "-c", "user.email=test@example.org"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto r = runCommand(argv);
+        if (r.exitCode != 0) throw std::runtime_error("git failed: " + r.err);
+    };
+    git({"init", "-q", "-b", "main"});
+    git({"add", "."});
+    git({"commit", "-q", "-m", "first"});
+    EvoliveServer server(dir.path() + "/state");
+    json jobset{{"inputs",
+                 {{"src", {{"type", "git"}, {"url", "git+file://" + repo + "?ref=main"}}},
+                  {"salt", {{"type", "string"}, {"value", freshSalt()}}},
+                  {"n", {{"type", "string"}, {"value", "3"}}},
+                  {"spin", {{"type", "string"}, {"value", "1"}}}}},
+                {"expression", {{"input", "src"}, {"path", "release.nix"}}}};
+    auto first = streamLines(server.url() + "/v1/evaluations", jobset.dump());
+    ASSERT_EQ(first.back()["type"], "finished") << first.back();
+    auto rev = first[1]["inputs"]["src"]["rev"];
+
+    // Without its checkout, the replay needs only the remote's revision.
+    auto checkouts = dir.path() + "/state/git/checkouts";
+    fs::remove_all(checkouts);
+    auto again = streamLines(server.url() + "/v1/evaluations", jobset.dump());
+    EXPECT_EQ(again[1]["cached"], true);
+    EXPECT_EQ(again[1]["inputs"]["src"]["rev"], rev);
+    EXPECT_EQ(attrs(again), attrs(first));
+    EXPECT_TRUE(!fs::exists(checkouts) || fs::is_empty(checkouts));
+
+    // A new commit is a new fingerprint: evaluated, and fetched.
+    git({"commit", "-q", "--allow-empty", "-m", "second"});
+    auto changed = streamLines(server.url() + "/v1/evaluations", jobset.dump());
+    EXPECT_EQ(changed[1]["cached"], false);
+    EXPECT_NE(changed[1]["fingerprint"], first[1]["fingerprint"]);
+    EXPECT_FALSE(fs::is_empty(checkouts));
 }
 
 TEST(Service, ASecondClientJoinsTheRunningEvaluationAndGetsEveryJob)
