@@ -16,15 +16,12 @@ n="${BENCH_N:-20000}"
 repeat="${BENCH_REPEAT:-3}"
 compression="${BENCH_COMPRESSION:-zstd}"
 work=$(mktemp -d /tmp/evolive-bench-push.XXXXXX)
+daemon=
 trap 'kill $daemon 2>/dev/null || true; rm -rf "$work"' EXIT
 
-socket="$work/daemon.sock"
-NIX_DAEMON_SOCKET_PATH="$socket" nix-daemon >"$work/daemon.log" 2>&1 &
-daemon=$!
-for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
+. "$root/bench/lib.sh"
+start_nix_daemon
 
-seconds() { /usr/bin/time -o "$work/t" -f '%e' "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; cat "$work/t"; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 : >"$work/evolive" ; : >"$work/nix" ; : >"$work/again"
 for rep in $(seq 1 "$repeat"); do

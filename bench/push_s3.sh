@@ -45,13 +45,9 @@ work=$(mktemp -d /tmp/evolive-bench-push-s3.XXXXXX)
 daemon=""; s3=""
 trap 'kill $daemon $s3 2>/dev/null || true; rm -rf "$work"' EXIT
 
-socket="$work/daemon.sock"
-NIX_DAEMON_SOCKET_PATH="$socket" nix-daemon >"$work/daemon.log" 2>&1 &
-daemon=$!
-for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
+. "$root/bench/lib.sh"
+start_nix_daemon
 
-seconds() { /usr/bin/time -o "$work/t" -f '%e' "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; cat "$work/t"; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # start_s3 DIR BUCKET: a fresh s3rver storing into DIR with one bucket;
 # sets $s3 (its pid) and $port.

@@ -24,11 +24,12 @@ n="${BENCH_N:-20000}"
 work="${BENCH_WORK:-1000}"
 repeat="${BENCH_REPEAT:-3}"
 clients="${BENCH_CLIENTS:-50}"
-tmp=$(mktemp -d /tmp/evolive-bench-service.XXXXXX)
+work=$(mktemp -d /tmp/evolive-bench-service.XXXXXX)
+tmp=$work
 server=
 trap '[ -z "$server" ] || kill $server 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+. "$root/bench/lib.sh"
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }'; }
 

@@ -31,22 +31,23 @@ std::string Metrics::render(const std::map<std::string, std::pair<std::string, d
     out << "evolive_evaluations_total{outcome=\"finished\"} " << evaluationsFinished << "\n"
         << "evolive_evaluations_total{outcome=\"failed\"} " << evaluationsFailed << "\n"
         << "evolive_evaluations_total{outcome=\"cancelled\"} " << evaluationsCancelled << "\n";
-    metric("evolive_replays_total", "counter", "Requests answered from a stored result.");
-    out << "evolive_replays_total " << replays << "\n";
-    metric("evolive_joins_total", "counter", "Requests that joined a running evaluation.");
-    out << "evolive_joins_total " << joins << "\n";
-    metric("evolive_jobs_total", "counter", "Jobs found by evaluations (replays not counted).");
-    out << "evolive_jobs_total " << jobs << "\n";
-    metric("evolive_job_errors_total", "counter", "Jobs that were evaluation errors.");
-    out << "evolive_job_errors_total " << jobErrors << "\n";
-    metric("evolive_stream_bytes_total", "counter", "Bytes of evaluation streams sent to clients.");
-    out << "evolive_stream_bytes_total " << bytesStreamed << "\n";
-    metric("evolive_clients_dropped_total", "counter", "Clients dropped for not reading (write timeout).");
-    out << "evolive_clients_dropped_total " << clientsDropped << "\n";
-    metric("evolive_push_requests_total", "counter", "Push requests received on /v1/push.");
-    out << "evolive_push_requests_total " << pushRequests << "\n";
-    metric("evolive_push_errors_total", "counter", "Push requests answered with an error.");
-    out << "evolive_push_errors_total " << pushErrors << "\n";
+    struct Counter
+    {
+        const char * name;
+        const std::atomic<uint64_t> & value;
+        const char * help;
+    };
+    for (auto & c : {Counter{"evolive_replays_total", replays, "Requests answered from a stored result."},
+                     Counter{"evolive_joins_total", joins, "Requests that joined a running evaluation."},
+                     Counter{"evolive_jobs_total", jobs, "Jobs found by evaluations (replays not counted)."},
+                     Counter{"evolive_job_errors_total", jobErrors, "Jobs that were evaluation errors."},
+                     Counter{"evolive_stream_bytes_total", bytesStreamed, "Bytes of evaluation streams sent to clients."},
+                     Counter{"evolive_clients_dropped_total", clientsDropped, "Clients dropped for not reading (write timeout)."},
+                     Counter{"evolive_push_requests_total", pushRequests, "Push requests received on /v1/push."},
+                     Counter{"evolive_push_errors_total", pushErrors, "Push requests answered with an error."}}) {
+        metric(c.name, "counter", c.help);
+        out << c.name << " " << c.value << "\n";
+    }
     std::lock_guard lock(mutex_);
     metric("evolive_evaluation_duration_seconds", "summary", "Time from start to end of evaluations that ran.");
     out << "evolive_evaluation_duration_seconds_sum " << evaluationSeconds_ << "\n"
