@@ -60,6 +60,12 @@ bool PresenceCache::known(const std::string & path)
     return found;
 }
 
+bool PresenceCache::knownHere(const std::string & path)
+{
+    std::lock_guard lock(mutex_);
+    return present_.count(path) > 0;
+}
+
 void PresenceCache::remember(const std::string & path)
 {
     std::lock_guard lock(mutex_);

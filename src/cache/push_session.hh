@@ -1,10 +1,11 @@
-// Everything one push needs, opened from its settings: the binary cache,
-// a connection to the Nix daemon, the presence cache and the pusher. Shared
-// by `evolive push` and `evolive eval --push`.
+// Everything pushing needs, opened from its settings: the binary cache,
+// connections to the Nix daemon, the presence cache and the pusher. Shared
+// by `evolive push` and `evolive eval --push`; its pusher may be used by
+// many threads at once.
 #pragma once
 
 #include "binary_cache.hh"
-#include "daemon_client.hh"
+#include "daemon_pool.hh"
 #include "pusher.hh"
 
 #include <memory>
@@ -19,7 +20,8 @@ struct PushSettings
     std::string compression = "zstd";
     std::string daemonSocket; // "" for DaemonConnection::defaultSocketPath()
     std::string redis;        // "" for presence in memory only
-    size_t uploads = 0;       // 0: one per core
+    size_t uploads = 0;       // paths uploaded at once by all pushes; 0: one per core
+    size_t closures = 4;      // pushes at once (the others wait their turn)
 };
 
 class PushSession
@@ -33,7 +35,7 @@ public:
 
 private:
     std::unique_ptr<BinaryCache> cache_;
-    std::unique_ptr<nix::DaemonConnection> daemon_;
+    std::unique_ptr<DaemonPool> daemons_;
     std::unique_ptr<PresenceCache> presence_;
     std::unique_ptr<Pusher> pusher_;
 };

@@ -11,14 +11,38 @@
 #include <mutex>
 #include <thread>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 namespace evolive::cache {
 
-Pusher::Pusher(nix::DaemonConnection & daemon, BinaryCache & cache, PresenceCache & presence,
-               std::optional<nix::SigningKey> key, std::string compression, size_t uploads)
-    : daemon_(daemon), cache_(cache), presence_(presence), key_(std::move(key)), compression_(std::move(compression)),
-      uploads_(uploads ? uploads : std::max(1u, std::thread::hardware_concurrency()))
+// One call of push(): the paths it uploads or waits for, each waiting for
+// the paths it references. Guarded by Pusher::mutex_, because the end of an
+// upload by one push moves the pushes that wait for it.
+struct Pusher::Schedule
+{
+    std::vector<nix::PathInfo> order;            // references first
+    std::vector<size_t> waitingOn;               // per path: references not in the cache yet
+    std::vector<std::vector<size_t>> dependents; // per path: the paths that reference it
+    std::vector<size_t> ready;                   // every reference in the cache
+    size_t uploading = 0;                        // by this push, under way
+    size_t awaiting = 0;                         // paths another push uploads
+    std::exception_ptr failure;
+    PushSummary summary;
+    std::condition_variable changed;
+};
+
+// A path that one push is uploading, and the pushes that wait for it.
+struct Pusher::InFlight
+{
+    std::vector<std::pair<Schedule *, size_t>> waiters; // and the path's index in each
+};
+
+Pusher::Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
+               std::string compression, size_t uploads, size_t closures)
+    : daemons_(daemons), cache_(cache), presence_(presence), key_(std::move(key)), compression_(std::move(compression)),
+      uploads_(uploads ? uploads : std::max(1u, std::thread::hardware_concurrency())),
+      closureTurns_(closures ? closures : 1), uploadSlots_(uploads_)
 {
     checkCompression(compression_);
 }
@@ -49,7 +73,7 @@ std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & root
             present.push_back(path);
             continue;
         }
-        auto info = daemon_.queryPathInfo(path);
+        auto info = daemons_.acquire()->queryPathInfo(path);
         if (!info) throw std::runtime_error("'" + path + "' is not in the store");
         for (auto & ref : info->references)
             if (!seen.count(ref)) todo.push_back(ref);
@@ -110,71 +134,134 @@ std::pair<uint64_t, uint64_t> Pusher::upload(const nix::PathInfo & info)
     return {nar.size(), file.size()};
 }
 
+void Pusher::arrived(Schedule & s, size_t i)
+{
+    for (auto d : s.dependents[i])
+        if (--s.waitingOn[d] == 0) s.ready.push_back(d);
+}
+
+void Pusher::work(Schedule & s)
+{
+    std::unique_lock lock(mutex_);
+    while (true) {
+        // Wait for a ready path; stop on a failure, or when nothing is
+        // ready and nothing under way could make anything ready.
+        s.changed.wait(lock, [&] { return !s.ready.empty() || s.failure || (s.uploading == 0 && s.awaiting == 0); });
+        if (s.failure || s.ready.empty()) return;
+        size_t i = s.ready.back();
+        s.ready.pop_back();
+        const auto & path = s.order[i].path;
+        auto [entry, first] = inFlight_.try_emplace(path);
+        if (!first) {
+            // Another push is uploading it: its end moves this push on.
+            entry->second->waiters.emplace_back(&s, i);
+            ++s.awaiting;
+            ++awaited_;
+            continue;
+        }
+        auto flight = entry->second = std::make_shared<InFlight>();
+        ++s.uploading;
+        lock.unlock();
+
+        std::exception_ptr error;
+        std::optional<std::pair<uint64_t, uint64_t>> sizes;
+        try {
+            // A push that uploaded it since this one's walk remembered it
+            // before leaving inFlight_, so memory is enough to tell.
+            if (!presence_.knownHere(path)) {
+                FifoSemaphore::Hold slot(uploadSlots_);
+                sizes = upload(s.order[i]);
+            }
+        } catch (...) {
+            error = std::current_exception();
+        }
+
+        lock.lock();
+        --s.uploading;
+        inFlight_.erase(path);
+        if (error) {
+            if (!s.failure) s.failure = error;
+        } else {
+            if (sizes) {
+                s.summary.uploaded.push_back(path);
+                s.summary.narBytes += sizes->first;
+                s.summary.fileBytes += sizes->second;
+            } else {
+                s.summary.present.push_back(path);
+            }
+            arrived(s, i);
+        }
+        for (auto [w, j] : flight->waiters) {
+            --w->awaiting;
+            --awaited_;
+            if (error) {
+                if (!w->failure) w->failure = error;
+            } else {
+                w->summary.present.push_back(path);
+                arrived(*w, j);
+            }
+            w->changed.notify_all();
+        }
+        s.changed.notify_all();
+    }
+}
+
 PushSummary Pusher::push(const std::vector<std::string> & roots)
 {
-    PushSummary summary;
-    auto order = missing(roots, summary.present);
-
-    // A path is ready once every path it references (among those to upload)
-    // is uploaded; ready paths are uploaded `uploads_` at a time.
-    std::map<std::string, size_t> waitingOn;
-    std::map<std::string, std::vector<size_t>> dependents;
-    std::vector<size_t> ready;
-    std::set<std::string> toUpload;
-    for (auto & info : order) toUpload.insert(info.path);
-    for (size_t i = 0; i < order.size(); ++i) {
-        size_t n = 0;
-        for (auto & ref : order[i].references)
-            if (ref != order[i].path && toUpload.count(ref)) {
-                dependents[ref].push_back(i);
-                ++n;
-            }
-        waitingOn[order[i].path] = n;
-        if (n == 0) ready.push_back(i);
+    FifoSemaphore::Hold turn(closureTurns_);
+    {
+        std::lock_guard lock(mutex_);
+        ++pushes_;
+    }
+    struct Leave
+    {
+        Pusher & p;
+        ~Leave()
+        {
+            std::lock_guard lock(p.mutex_);
+            --p.pushes_;
+        }
+    } leave{*this};
+    Schedule s;
+    s.order = missing(roots, s.summary.present);
+    std::map<std::string, size_t> index;
+    for (size_t i = 0; i < s.order.size(); ++i) index.emplace(s.order[i].path, i);
+    s.waitingOn.resize(s.order.size());
+    s.dependents.resize(s.order.size());
+    for (size_t i = 0; i < s.order.size(); ++i) {
+        for (auto & ref : s.order[i].references) {
+            auto r = index.find(ref);
+            if (r == index.end() || r->second == i) continue;
+            s.dependents[r->second].push_back(i);
+            ++s.waitingOn[i];
+        }
+        if (s.waitingOn[i] == 0) s.ready.push_back(i);
     }
 
-    std::mutex mutex;
-    std::condition_variable changed;
-    size_t running = 0, finished = 0;
-    std::exception_ptr failure;
-    auto work = [&]() {
-        std::unique_lock lock(mutex);
-        while (true) {
-            // Wait for a ready path; stop on a failure, or when nothing is
-            // ready and nothing under way could make anything ready.
-            changed.wait(lock, [&] { return !ready.empty() || failure || running == 0; });
-            if (failure || ready.empty()) return;
-            size_t i = ready.back();
-            ready.pop_back();
-            ++running;
-            lock.unlock();
-            std::exception_ptr error;
-            std::pair<uint64_t, uint64_t> sizes{};
-            try {
-                sizes = upload(order[i]);
-            } catch (...) {
-                error = std::current_exception();
-            }
-            lock.lock();
-            --running;
-            ++finished;
-            if (error) {
-                if (!failure) failure = error;
-            } else {
-                summary.uploaded.push_back(order[i].path);
-                summary.narBytes += sizes.first;
-                summary.fileBytes += sizes.second;
-                for (auto d : dependents[order[i].path])
-                    if (--waitingOn[order[d].path] == 0) ready.push_back(d);
-            }
-            changed.notify_all();
-        }
-    };
     std::vector<std::thread> threads;
-    for (size_t t = 0; t < std::min(uploads_, std::max<size_t>(order.size(), 1)); ++t) threads.emplace_back(work);
+    for (size_t t = 0; t < std::min(uploads_, s.order.size()); ++t) threads.emplace_back([&] { work(s); });
     for (auto & t : threads) t.join();
-    if (failure) std::rethrow_exception(failure);
-    return summary;
+    std::lock_guard lock(mutex_);
+    if (s.awaiting) {
+        // Failed while waiting for other pushes' uploads: their ends must
+        // not reach `s` any more.
+        for (auto & [_, flight] : inFlight_)
+            std::erase_if(flight->waiters, [&](auto & w) { return w.first == &s; });
+        awaited_ -= s.awaiting;
+    }
+    if (s.failure) std::rethrow_exception(s.failure);
+    return std::move(s.summary);
+}
+
+PusherLoad Pusher::load()
+{
+    PusherLoad l;
+    l.queuedPushes = closureTurns_.waiting();
+    l.uploads = uploadSlots_.held();
+    std::lock_guard lock(mutex_);
+    l.pushes = pushes_;
+    l.awaited = awaited_;
+    return l;
 }
 
 } // namespace evolive::cache

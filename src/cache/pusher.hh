@@ -6,9 +6,12 @@
 #pragma once
 
 #include "binary_cache.hh"
-#include "daemon_client.hh"
+#include "daemon_pool.hh"
+#include "fifo_semaphore.hh"
 #include "signing_key.hh"
 
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -21,6 +24,7 @@ namespace evolive::cache {
 // memory, and in Redis when configured, so that several evolive processes
 // share what they know. A path is remembered only after its narinfo is
 // written. Redis failing is not fatal: the cache itself is asked instead.
+// Safe to use from several threads.
 class PresenceCache
 {
 public:
@@ -33,6 +37,8 @@ public:
     PresenceCache & operator=(const PresenceCache &) = delete;
 
     bool known(const std::string & path);
+    // Known to this process: memory only, no round trip to Redis.
+    bool knownHere(const std::string & path);
     void remember(const std::string & path);
 
 private:
@@ -45,44 +51,83 @@ private:
 
 struct PushSummary
 {
-    std::vector<std::string> uploaded;     // in upload order
-    std::vector<std::string> present;      // already in the cache
-    uint64_t narBytes = 0;                 // uncompressed, of the uploaded paths
-    uint64_t fileBytes = 0;                // compressed, as stored
+    std::vector<std::string> uploaded; // by this push, in upload order
+    // Already in the cache: found there by the closure walk (their closures
+    // are not looked into), or uploaded meanwhile by another push (one this
+    // push waited for, or one that had just finished it).
+    std::vector<std::string> present;
+    uint64_t narBytes = 0;  // uncompressed, of the uploaded paths
+    uint64_t fileBytes = 0; // compressed, as stored
 };
 
+// What a Pusher is doing now (for metrics, and for tests to wait on).
+struct PusherLoad
+{
+    size_t pushes = 0;       // calls of push() walking or uploading
+    size_t queuedPushes = 0; // calls of push() waiting for their turn
+    size_t uploads = 0;      // paths being uploaded
+    size_t awaited = 0;      // paths some push waits for another push to upload
+};
+
+// Safe to call from many threads at once: at most `closures` pushes run at
+// once (the others wait their turn, first come first served), at most
+// `uploads` paths are uploaded at once by all of them together, and a path
+// two pushes need at the same time is uploaded once (see push()).
 class Pusher
 {
 public:
-    // `uploads`: paths uploaded at once (each on its own thread); 0 means
-    // one per core.
-    Pusher(nix::DaemonConnection & daemon, BinaryCache & cache, PresenceCache & presence,
-           std::optional<nix::SigningKey> key, std::string compression = "zstd", size_t uploads = 0);
+    // `uploads`: paths uploaded at once, each on its own thread, shared by
+    // all pushes; 0 means one per core. `closures`: pushes at once; 0 means 1.
+    // The daemon pool should hold `closures` connections, one per walk.
+    Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
+           std::string compression = "zstd", size_t uploads = 0, size_t closures = 4);
 
     // What a push must upload: the closure of `roots` without the paths
     // already in the cache (nor their references: a path is only ever in the
     // cache after all of its references), every path after the paths it
     // references. The paths found present go to `present`. Throws
     // std::runtime_error for a path that is not in the store (or not a
-    // store path).
+    // store path). Borrows a daemon connection per query, and does not
+    // wait for a push's turn.
     std::vector<nix::PathInfo> missing(const std::vector<std::string> & roots, std::vector<std::string> & present);
 
-    // Pushes the closure of `roots`. Throws on the first failure, after the
-    // uploads under way have finished; what was uploaded stays valid (its
-    // references are all there).
+    // Pushes the closure of `roots`, once its turn comes. A path that
+    // another push is uploading is not uploaded again: this push waits for
+    // that upload, counts the path as present, and then goes on with the
+    // paths that reference it; if that upload fails, this push fails with
+    // the same error (a later push tries the path again). Throws on the
+    // first failure, after this push's uploads under way have finished;
+    // what was uploaded stays valid (its references are all there).
     PushSummary push(const std::vector<std::string> & roots);
 
+    PusherLoad load();
+
 private:
+    struct Schedule;
+    struct InFlight;
+
     // Uploads one path; returns its NAR and file sizes.
     std::pair<uint64_t, uint64_t> upload(const nix::PathInfo & info);
     bool inCache(const std::string & path);
+    // The uploading threads of one push.
+    void work(Schedule & s);
+    // A path of `s` is in the cache: its dependents may go. Under mutex_.
+    void arrived(Schedule & s, size_t i);
 
-    nix::DaemonConnection & daemon_;
+    DaemonPool & daemons_;
     BinaryCache & cache_;
     PresenceCache & presence_;
     std::optional<nix::SigningKey> key_;
     std::string compression_;
     size_t uploads_;
+    FifoSemaphore closureTurns_;
+    FifoSemaphore uploadSlots_;
+
+    // Guards inFlight_ and the schedules of all running pushes, so that an
+    // upload's end reaches every push waiting for it.
+    std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<InFlight>> inFlight_; // by store path
+    size_t pushes_ = 0, awaited_ = 0;
 };
 
 } // namespace evolive::cache

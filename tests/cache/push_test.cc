@@ -8,9 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <thread>
 
 using namespace evolive::test;
@@ -18,6 +21,30 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
+
+// A loopback TCP port free now, for a server that cannot pick its own and
+// say which (redis-server).
+int freeLoopbackPort()
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || bind(fd, (sockaddr *) &addr, sizeof addr) != 0 || getsockname(fd, (sockaddr *) &addr, &len) != 0)
+        throw std::runtime_error("no free loopback port");
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+std::set<std::string> lineSet(const std::string & text)
+{
+    std::set<std::string> set;
+    std::istringstream lines(text);
+    for (std::string l; std::getline(lines, l);)
+        if (!l.empty()) set.insert(l);
+    return set;
+}
 
 class Push : public ::testing::Test
 {
@@ -249,6 +276,64 @@ TEST_F(Push, PresenceIsSharedThroughRedis)
     auto unreachable = push({instantiate("openssl")}, {"--redis", "unix://" + dir.path() + "/no-redis.sock"});
     EXPECT_EQ(unreachable.exitCode, 0) << unreachable.err;
     EXPECT_NE(unreachable.err.find("Redis"), std::string::npos);
+}
+
+// evolive eval --push --redis: an evaluation records what it pushed in
+// Redis, and a later one trusts Redis where the cache itself says nothing.
+TEST_F(Push, EvaluationSharesPresenceThroughRedis)
+{
+    auto port = std::to_string(freeLoopbackPort());
+    Subprocess redis({"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                      "--logfile", "/dev/stderr"});
+    ASSERT_TRUE(redis.waitForStderr("Ready to accept connections", std::chrono::seconds(30))) << redis.stderrSoFar();
+
+    TempDir state;
+    json jobset{{"inputs", {{"src", {{"type", "path"}, {"path", EXAMPLES_DIR}}}, {"salt", {{"type", "string"}, {"value", salt}}}}},
+                {"expression", {{"input", "src"}, {"path", "release.nix"}}},
+                {"options", {{"constituents", true}}}};
+    auto file = dir.write("redis-jobset.json", jobset.dump());
+    std::vector<std::string> drvs;
+    auto evaluate = [&](bool withRedis) {
+        std::vector<std::string> argv{EVOLIVE_BINARY, "eval", "--push", "--force", "--state-dir", state.path(),
+                                      "--cache", cache, "--daemon-socket", daemon->socket(), file};
+        if (withRedis) argv.insert(argv.end(), {"--redis", "redis://127.0.0.1:" + port});
+        auto run = runCommand(argv);
+        EXPECT_EQ(run.exitCode, 0) << run.out << run.err;
+        json finished;
+        drvs.clear();
+        std::istringstream lines(run.out);
+        for (std::string l; std::getline(lines, l);) {
+            auto m = json::parse(l);
+            if (m["type"] == "finished") finished = m["push"];
+            if (m["type"] == "job" && m.contains("drvPath")) drvs.push_back(m["drvPath"]);
+        }
+        EXPECT_EQ(finished["errors"], 0) << run.out;
+        return finished;
+    };
+
+    auto first = evaluate(true);
+    ASSERT_EQ(drvs.size(), 5u);
+    std::vector<std::string> argv{"nix-store", "--query", "--requisites"};
+    argv.insert(argv.end(), drvs.begin(), drvs.end());
+    auto closure = lineSet(runCommand(argv).out);
+    EXPECT_EQ(first["uploaded"], closure.size());
+
+    // Redis holds every pushed path, under the cache's key.
+    auto members = runCommand({"redis-cli", "-h", "127.0.0.1", "-p", port, "--raw", "SMEMBERS",
+                               "evolive:present:file://" + fs::absolute(cache).lexically_normal().string()});
+    ASSERT_EQ(members.exitCode, 0) << members.err;
+    EXPECT_EQ(lineSet(members.out), closure);
+
+    // Without the narinfos, only Redis says the jobs are present.
+    for (auto & e : fs::directory_iterator(cache))
+        if (e.path().extension() == ".narinfo") fs::remove(e.path());
+    auto shared = evaluate(true);
+    EXPECT_EQ(shared["uploaded"], 0) << shared;
+    EXPECT_EQ(shared["present"], drvs.size()) << shared;
+
+    // Without Redis, the same evaluation uploads everything again.
+    auto alone = evaluate(false);
+    EXPECT_EQ(alone["uploaded"], closure.size()) << alone;
 }
 
 // Killed in the middle of a push, then pushed again: the cache is complete,

@@ -1,0 +1,380 @@
+// One Pusher used by many threads at once, as the server uses it: a path
+// two pushes need is uploaded once, dependents still wait until their
+// references are in the cache, and the caps on pushes and uploads at once
+// hold. The cache is a real directory behind a decorator that counts and
+// can hold writes.
+#include "narinfo.hh"
+#include "push_session.hh"
+#include "subprocess.hh"
+
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <gtest/gtest.h>
+#include <latch>
+#include <list>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+using namespace evolive::test;
+using namespace evolive::cache;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Counts the writes per key, checks that each narinfo's references are in
+// the cache when it is written, and holds narinfo writes while the test
+// says so.
+class RecordingCache : public BinaryCache
+{
+public:
+    explicit RecordingCache(BinaryCache & inner) : inner_(inner) {}
+
+    bool exists(const std::string & key) override { return inner_.exists(key); }
+    std::string describe() const override { return inner_.describe(); }
+
+    void put(const std::string & key, std::string_view data, const std::string & contentType) override
+    {
+        std::unique_lock lock(mutex_);
+        ++puts_[key];
+        if (key.ends_with(".narinfo")) {
+            std::istringstream lines{std::string(data)};
+            for (std::string l; std::getline(lines, l);) {
+                if (l.rfind("References: ", 0) != 0) continue;
+                std::istringstream refs(l.substr(12));
+                for (std::string ref; refs >> ref;) {
+                    auto refKey = ref.substr(0, 32) + ".narinfo";
+                    if (refKey != key && !inner_.exists(refKey)) early_.push_back(key + " before " + ref);
+                }
+            }
+            held_.insert(key);
+            mostHeld_ = std::max(mostHeld_, held_.size());
+            changed_.notify_all();
+            changed_.wait(lock, [&] { return !holding_ || let_.count(key); });
+            held_.erase(key);
+            let_.erase(key);
+            if (refuse_.erase(key)) throw std::runtime_error("refused by the test: " + key);
+        }
+        lock.unlock();
+        inner_.put(key, data, contentType);
+    }
+
+    // Holds every narinfo write from now on, until let go.
+    void hold()
+    {
+        std::lock_guard lock(mutex_);
+        holding_ = true;
+    }
+    void letAll()
+    {
+        std::lock_guard lock(mutex_);
+        holding_ = false;
+        changed_.notify_all();
+    }
+    // Lets the next write of `key` go (held now or not yet), or fail.
+    void let(const std::string & key, bool refuse = false)
+    {
+        std::lock_guard lock(mutex_);
+        let_.insert(key);
+        if (refuse) refuse_.insert(key);
+        changed_.notify_all();
+    }
+
+    // Waits until the writes held are `pred`; false after a minute.
+    template<typename Pred> bool waitHeld(Pred pred, std::chrono::milliseconds timeout = std::chrono::minutes(1))
+    {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, timeout, [&] { return pred(held_); });
+    }
+
+    std::map<std::string, int> puts()
+    {
+        std::lock_guard lock(mutex_);
+        return puts_;
+    }
+    std::vector<std::string> early()
+    {
+        std::lock_guard lock(mutex_);
+        return early_;
+    }
+    size_t mostHeld()
+    {
+        std::lock_guard lock(mutex_);
+        return mostHeld_;
+    }
+
+private:
+    BinaryCache & inner_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::map<std::string, int> puts_;
+    std::vector<std::string> early_; // narinfos written before a reference's
+    std::set<std::string> held_, let_, refuse_;
+    bool holding_ = false;
+    size_t mostHeld_ = 0;
+};
+
+std::string narinfoKey(const std::string & path)
+{
+    return evolive::nix::hashPart(path) + ".narinfo";
+}
+
+// Waits (a minute at most) for the pusher to be in a state.
+template<typename Pred> bool waitLoad(Pusher & pusher, Pred pred)
+{
+    for (int i = 0; i < 60000; ++i) {
+        if (pred(pusher.load())) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+}
+
+class ConcurrentPush : public ::testing::Test
+{
+protected:
+    TempDir dir;
+    std::string salt = freshSalt();
+    std::unique_ptr<NixDaemon> daemon;
+    std::unique_ptr<DirectoryCache> directory;
+    std::unique_ptr<RecordingCache> cache;
+    std::unique_ptr<DaemonPool> daemons;
+    PresenceCache presence;
+    std::unique_ptr<Pusher> pusher;
+    // Pushes under way; after the pusher, so that they end before it does.
+    std::list<std::future<PushSummary>> pushes;
+
+    void SetUp() override
+    {
+        daemon = std::make_unique<NixDaemon>(dir.path());
+        directory = std::make_unique<DirectoryCache>(dir.path() + "/cache");
+        cache = std::make_unique<RecordingCache>(*directory);
+        daemons = std::make_unique<DaemonPool>(daemon->socket(), 4);
+    }
+
+    // A failed assertion must not leave pushes held forever.
+    void TearDown() override
+    {
+        if (cache) cache->letAll();
+    }
+
+    void makePusher(size_t uploads, size_t closures)
+    {
+        pusher = std::make_unique<Pusher>(*daemons, *cache, presence, std::nullopt, "zstd", uploads, closures);
+    }
+
+    // Pushes `roots` on a thread of its own.
+    std::future<PushSummary> & start(std::vector<std::string> roots, std::shared_ptr<std::latch> go = nullptr)
+    {
+        return pushes.emplace_back(std::async(std::launch::async, [this, roots, go] {
+            if (go) go->arrive_and_wait();
+            return pusher->push(roots);
+        }));
+    }
+
+    // The .drv files of a Nix file of `{ salt }:` with `mk NAME DEPS` in scope.
+    std::vector<std::string> instantiate(const std::string & body, const std::vector<std::string> & attrs = {})
+    {
+        auto file = dir.write("drvs.nix", "{ salt }: let mk = name: deps: derivation { inherit name salt deps; "
+                                          "system = \"x86_64-linux\"; builder = \"/bin/sh\"; }; in " +
+                                              body);
+        std::vector<std::string> argv{"nix-instantiate", file, "--argstr", "salt", salt};
+        for (auto & a : attrs) argv.insert(argv.end(), {"-A", a});
+        auto r = runCommand(argv);
+        if (r.exitCode != 0) throw std::runtime_error("nix-instantiate failed: " + r.err);
+        std::vector<std::string> drvs;
+        std::istringstream lines(r.out);
+        for (std::string l; std::getline(lines, l);) drvs.push_back(l);
+        return drvs;
+    }
+
+    std::set<std::string> requisites(const std::vector<std::string> & paths)
+    {
+        std::vector<std::string> argv{"nix-store", "--query", "--requisites"};
+        argv.insert(argv.end(), paths.begin(), paths.end());
+        auto r = runCommand(argv);
+        EXPECT_EQ(r.exitCode, 0) << r.err;
+        std::set<std::string> set;
+        std::istringstream lines(r.out);
+        for (std::string l; std::getline(lines, l);) set.insert(l);
+        return set;
+    }
+};
+
+} // namespace
+
+TEST_F(ConcurrentPush, OverlappingClosuresAreUploadedOnceEach)
+{
+    // Four layers of 30 derivations, each referencing three of the layer
+    // below: the closures of any two roots share most of their paths.
+    auto roots = instantiate("let layer = prev: level: builtins.genList (i: mk \"l${toString level}-${toString i}\" "
+                             "(map (k: builtins.elemAt prev (k - k / 30 * 30)) (if prev == [] then [] else "
+                             "[ i (i + 1) (i * 7 + 3) ]))) 30; "
+                             "in layer (layer (layer (layer [] 0) 1) 2) 3");
+    ASSERT_EQ(roots.size(), 30u);
+    auto closure = requisites(roots);
+
+    makePusher(4, 8);
+    constexpr size_t threads = 8;
+    auto go = std::make_shared<std::latch>(threads); // all at once
+    for (size_t t = 0; t < threads; ++t) {
+        std::vector<std::string> mine; // overlapping runs of 8 roots
+        for (size_t k = 0; k < 8; ++k) mine.push_back(roots[(t * 4 + k) % roots.size()]);
+        start(mine, go);
+    }
+    std::set<std::string> uploaded;
+    size_t uploads = 0;
+    for (auto & r : pushes) {
+        auto summary = r.get();
+        uploads += summary.uploaded.size();
+        uploaded.insert(summary.uploaded.begin(), summary.uploaded.end());
+    }
+    EXPECT_EQ(uploads, uploaded.size()) << "a path was uploaded by two pushes";
+    EXPECT_EQ(uploaded, closure);
+
+    auto puts = cache->puts();
+    size_t narinfos = 0;
+    for (auto & [key, n] : puts) {
+        EXPECT_EQ(n, 1) << key << " written " << n << " times";
+        narinfos += key.ends_with(".narinfo");
+    }
+    EXPECT_EQ(narinfos, closure.size());
+    EXPECT_EQ(cache->early(), std::vector<std::string>{});
+    for (auto & path : closure) EXPECT_TRUE(directory->exists(narinfoKey(path))) << path;
+
+    std::vector<std::string> args{"path-info", "--derivation", "--recursive", "--store", directory->describe()};
+    args.insert(args.end(), roots.begin(), roots.end());
+    auto listed = runNix(args);
+    ASSERT_EQ(listed.exitCode, 0) << listed.err;
+    std::set<std::string> read;
+    std::istringstream lines(listed.out);
+    for (std::string l; std::getline(lines, l);) read.insert(l);
+    EXPECT_EQ(read, closure);
+    EXPECT_EQ(pusher->load().awaited, 0u);
+}
+
+// A push that needs a path another push is uploading waits for that
+// upload instead of uploading it again, and its dependents wait with it.
+TEST_F(ConcurrentPush, APushWaitsForThePathAnotherPushIsUploading)
+{
+    auto drvs = instantiate("rec { leaf = mk \"leaf\" []; mid = mk \"mid\" [ leaf ]; top = mk \"top\" [ mid ]; }",
+                            {"leaf", "mid", "top"});
+    auto & leaf = drvs[0], & mid = drvs[1], & top = drvs[2];
+    makePusher(2, 2);
+    cache->hold();
+    auto & first = start({mid});
+    ASSERT_TRUE(cache->waitHeld([&](auto & held) { return held.count(narinfoKey(leaf)); }));
+    cache->let(narinfoKey(leaf));
+    ASSERT_TRUE(cache->waitHeld([&](auto & held) { return held.count(narinfoKey(mid)); }));
+
+    // mid's NAR is written, its narinfo not yet: the second push finds it
+    // missing and must wait for the first one's upload.
+    auto & second = start({top});
+    ASSERT_TRUE(waitLoad(*pusher, [](const PusherLoad & l) { return l.awaited == 1; }));
+    cache->letAll();
+
+    auto a = first.get(), b = second.get();
+    EXPECT_EQ(a.uploaded, (std::vector<std::string>{leaf, mid}));
+    EXPECT_EQ(b.uploaded, std::vector<std::string>{top});
+    EXPECT_EQ(std::set<std::string>(b.present.begin(), b.present.end()), (std::set<std::string>{leaf, mid}));
+    EXPECT_EQ(cache->puts()[narinfoKey(mid)], 1);
+    EXPECT_EQ(cache->early(), std::vector<std::string>{}); // top was written after mid
+    EXPECT_EQ(pusher->load().awaited, 0u);
+}
+
+// The upload a push waited for fails: that push fails with the same error,
+// nothing that references the path is written, and a later push tries the
+// path again.
+TEST_F(ConcurrentPush, AFailedUploadFailsThePushesWaitingForIt)
+{
+    auto drvs = instantiate("rec { mid = mk \"mid\" [ ]; top = mk \"top\" [ mid ]; }", {"mid", "top"});
+    auto & mid = drvs[0], & top = drvs[1];
+    makePusher(2, 2);
+    cache->hold();
+    auto & first = start({mid});
+    ASSERT_TRUE(cache->waitHeld([&](auto & held) { return held.count(narinfoKey(mid)); }));
+    auto & second = start({top});
+    ASSERT_TRUE(waitLoad(*pusher, [](const PusherLoad & l) { return l.awaited == 1; }));
+    cache->let(narinfoKey(mid), true);
+
+    for (auto * push : {&first, &second}) {
+        try {
+            push->get();
+            ADD_FAILURE() << "a push succeeded";
+        } catch (std::runtime_error & e) {
+            EXPECT_NE(std::string(e.what()).find("refused by the test"), std::string::npos) << e.what();
+        }
+    }
+    EXPECT_EQ(cache->puts().count(narinfoKey(top)), 0u);
+    EXPECT_FALSE(directory->exists(narinfoKey(mid)));
+    EXPECT_FALSE(presence.known(mid));
+    EXPECT_EQ(pusher->load().awaited, 0u);
+
+    cache->letAll();
+    auto again = pusher->push({top});
+    EXPECT_EQ(again.uploaded, (std::vector<std::string>{mid, top}));
+}
+
+// Six one-path pushes at once into a cache that holds every narinfo write:
+// the writes held at once are the pushes (or uploads) let run at once.
+class ConcurrentPushCaps : public ConcurrentPush
+{
+protected:
+    std::vector<std::string> alone;
+    void SetUp() override
+    {
+        ConcurrentPush::SetUp();
+        alone = instantiate("builtins.genList (i: mk \"alone-${toString i}\" [ ]) 6");
+        ASSERT_EQ(alone.size(), 6u);
+        cache->hold();
+    }
+
+    // No third write comes while two are held. Only the absence of an event
+    // shows a cap, so this waits a while for the event that must not come.
+    void expectNoThird()
+    {
+        EXPECT_FALSE(cache->waitHeld([](auto & held) { return held.size() > 2; }, std::chrono::milliseconds(500)))
+            << "more than two writes at once";
+    }
+};
+
+TEST_F(ConcurrentPushCaps, AtMostClosuresPushesRunAtOnceFirstComeFirstServed)
+{
+    makePusher(8, 2);
+    // One at a time, so that their order is known.
+    for (size_t i = 0; i < alone.size(); ++i) {
+        start({alone[i]});
+        if (i < 2)
+            ASSERT_TRUE(cache->waitHeld([&](auto & held) { return held.count(narinfoKey(alone[i])); }));
+        else
+            ASSERT_TRUE(waitLoad(*pusher, [&](const PusherLoad & l) { return l.queuedPushes == i - 1; }));
+    }
+    expectNoThird();
+    auto load = pusher->load();
+    EXPECT_EQ(load.pushes, 2u);
+    EXPECT_EQ(load.queuedPushes, 4u);
+
+    // Each push that ends lets the one that waited longest in.
+    for (size_t i = 2; i < alone.size(); ++i) {
+        cache->let(narinfoKey(alone[i - 2]));
+        ASSERT_TRUE(cache->waitHeld([&](auto & held) {
+            return held == std::set<std::string>{narinfoKey(alone[i - 1]), narinfoKey(alone[i])};
+        }));
+    }
+    cache->letAll();
+    for (auto & r : pushes) EXPECT_EQ(r.get().uploaded.size(), 1u);
+    EXPECT_EQ(cache->mostHeld(), 2u);
+}
+
+TEST_F(ConcurrentPushCaps, UploadsAreCappedAcrossPushes)
+{
+    makePusher(2, 6);
+    for (auto & drv : alone) start({drv});
+    ASSERT_TRUE(cache->waitHeld([](auto & held) { return held.size() == 2; }));
+    expectNoThird();
+    ASSERT_TRUE(waitLoad(*pusher, [](const PusherLoad & l) { return l.pushes == 6; }));
+    EXPECT_EQ(pusher->load().uploads, 2u);
+    cache->letAll();
+    for (auto & r : pushes) EXPECT_EQ(r.get().uploaded.size(), 1u);
+    EXPECT_EQ(cache->mostHeld(), 2u);
+}
