@@ -118,3 +118,27 @@ TEST(PushSocket, NeedsATokenWhenTheServerHasTokens)
     PushClient client(server.url(), token);
     EXPECT_NE(client.push("/etc/passwd")["error"].get<std::string>().find("not in the Nix store"), std::string::npos);
 }
+
+TEST(PushSocket, AnEvaluationWithPushPushesEachJobAsItIsFound)
+{
+    TempDir dir;
+    NixDaemon daemon(dir.path());
+    auto cache = dir.path() + "/cache";
+    EvoliveServer server(dir.path() + "/state",
+                         {"--cache", cache, "--daemon-socket", daemon.socket(), "--allow-path", EXAMPLES_DIR});
+    auto jobset = fileJobset(EXAMPLES_DIR, "release.nix", {{"salt", freshSalt()}, {"system", "x86_64-linux"}});
+    jobset["options"] = {{"push", true}};
+    auto lines = streamLines(server.url() + "/v1/evaluations", jobset.dump());
+    ASSERT_EQ(lines.back()["type"], "finished") << lines.back();
+    EXPECT_GE(lines.back()["push"]["uploaded"].get<int>(), 5);
+    EXPECT_EQ(lines.back()["push"]["errors"], 0);
+    std::string curl;
+    for (auto & line : lines) {
+        if (line.value("type", "") != "job" || !line.contains("drvPath")) continue;
+        EXPECT_TRUE(line.contains("push") && !line["push"].contains("error")) << line;
+        if (line["attr"] == "curl") curl = line["drvPath"];
+    }
+    auto info = runNix({"path-info", "--derivation", "--recursive", "--store", "file://" + cache, curl});
+    ASSERT_EQ(info.exitCode, 0) << info.err;
+    EXPECT_NE(info.out.find("-zlib-1.3.drv"), std::string::npos);
+}
