@@ -3,11 +3,15 @@
 #include "hash.hh"
 
 #include <cctype>
+#include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <curl/curl.h>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <thread>
+#include <unistd.h>
 
 namespace evolive::cache {
 
@@ -37,9 +41,77 @@ std::string xmlField(const std::string & xml, const std::string & tag)
     return close == std::string::npos ? "" : xml.substr(open, close - open);
 }
 
+// The five entities XML escapes text with (keys and tokens in listings).
+std::string xmlText(const std::string & escaped)
+{
+    std::string out;
+    for (size_t i = 0; i < escaped.size(); ++i) {
+        if (escaped[i] == '&') {
+            static const std::pair<const char *, char> entities[] = {
+                {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+            bool replaced = false;
+            for (auto & [entity, c] : entities)
+                if (escaped.compare(i, strlen(entity), entity) == 0) {
+                    out += c;
+                    i += strlen(entity) - 1;
+                    replaced = true;
+                    break;
+                }
+            if (replaced) continue;
+        }
+        out += escaped[i];
+    }
+    return out;
+}
+
+// `2024-05-01T12:34:56.000Z` as seconds since the epoch; 0 when malformed.
+int64_t parseIsoTime(const std::string & s)
+{
+    std::tm tm{};
+    if (sscanf(s.c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t) timegm(&tm);
+}
+
+std::string escapeQueryValue(const std::string & value)
+{
+    char * escaped = curl_escape(value.c_str(), (int) value.size());
+    std::string out = escaped;
+    curl_free(escaped);
+    return out;
+}
+
 size_t onBody(char * data, size_t size, size_t n, void * userdata)
 {
     static_cast<std::string *>(userdata)->append(data, size * n);
+    return size * n;
+}
+
+// A 2xx body into a file, anything else (an error document) into memory.
+struct BodySink
+{
+    CURL * curl;
+    std::FILE * file;
+    std::string * body;
+    int writeErrno = 0;
+};
+
+size_t onBodyToFile(char * data, size_t size, size_t n, void * userdata)
+{
+    auto * s = static_cast<BodySink *>(userdata);
+    long status = 0;
+    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+        if (std::fwrite(data, 1, size * n, s->file) != size * n) {
+            s->writeErrno = errno ? errno : EIO;
+            return 0; // libcurl stops with CURLE_WRITE_ERROR
+        }
+        return size * n;
+    }
+    s->body->append(data, size * n);
     return size * n;
 }
 
@@ -153,12 +225,12 @@ S3Credentials S3Credentials::find(const std::string & profileName)
     return c;
 }
 
-S3Cache::S3Cache(S3Location location, S3Credentials credentials)
+S3Cache::S3Cache(S3Location location, S3Credentials credentials, Role role)
     : location_(std::move(location)), credentials_(std::move(credentials))
 {
     static bool initialised = (curl_global_init(CURL_GLOBAL_DEFAULT), true);
     (void) initialised;
-    if (!exists("nix-cache-info"))
+    if (role == Role::BinaryCache && !exists("nix-cache-info"))
         put("nix-cache-info", "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n", "text/x-nix-cache-info");
 }
 
@@ -194,7 +266,7 @@ std::string S3Cache::describe() const
 }
 
 S3Cache::Response S3Cache::request(const std::string & method, const std::string & key, const std::string & query,
-                                   std::string_view body, const std::string & contentType)
+                                   std::string_view body, const std::string & contentType, std::FILE * sink)
 {
     auto * curl = (CURL *) acquireHandle();
     struct Release
@@ -203,7 +275,11 @@ S3Cache::Response S3Cache::request(const std::string & method, const std::string
         void * handle;
         ~Release() { self->releaseHandle(handle); }
     } release{this, curl};
-    std::string url = location_.objectUrl(key) + (query.empty() ? "" : "?" + query);
+    std::string url = location_.objectUrl(key);
+    // The bucket itself (a listing): path-style without the trailing slash,
+    // which s3rver leaves out of the signed path (AWS takes either).
+    if (key.empty() && location_.pathStyle && url.back() == '/') url.pop_back();
+    url += query.empty() ? "" : "?" + query;
     std::string sigv4 = "aws:amz:" + location_.region + ":s3";
     std::string userpwd = credentials_.accessKeyId + ":" + credentials_.secretAccessKey;
     // libcurl's SigV4 does not add the payload hash header; S3 needs it.
@@ -213,6 +289,12 @@ S3Cache::Response S3Cache::request(const std::string & method, const std::string
     for (int attempt = 0;; ++attempt) {
         Response response;
         ReadState reader{body};
+        BodySink bodySink{curl, sink, &response.body};
+        if (sink) { // a retry starts the file over
+            std::fflush(sink);
+            if (ftruncate(fileno(sink), 0) != 0) throw S3Error(std::string("cannot truncate a download: ") + strerror(errno));
+            std::rewind(sink);
+        }
         curl_easy_reset(curl);
         struct curl_slist * headers = nullptr;
         headers = curl_slist_append(headers, payloadHash.c_str());
@@ -223,8 +305,13 @@ S3Cache::Response S3Cache::request(const std::string & method, const std::string
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
         curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd.c_str());
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, onBody);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+        if (sink) {
+            curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, onBodyToFile);
+            curl_easy_setopt(curl, CURLOPT_WRITEDATA, &bodySink);
+        } else {
+            curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, onBody);
+            curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+        }
         curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, onHeader);
         curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
         curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -248,10 +335,12 @@ S3Cache::Response S3Cache::request(const std::string & method, const std::string
         CURLcode code = curl_easy_perform(curl);
         curl_slist_free_all(headers);
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+        if (bodySink.writeErrno) // the local disk, not the server: no retry
+            throw S3Error(method + " " + url + ": cannot write the download: " + strerror(bodySink.writeErrno));
 
         bool transient = code != CURLE_OK || response.status >= 500 || response.status == 429;
         if (!transient) {
-            if ((response.status >= 200 && response.status < 300) || (method == "HEAD" && response.status == 404))
+            if ((response.status >= 200 && response.status < 300) || ((method == "HEAD" || method == "GET") && response.status == 404))
                 return response;
             auto codeName = xmlField(response.body, "Code");
             throw S3Error(method + " " + url + ": HTTP " + std::to_string(response.status) +
@@ -280,6 +369,64 @@ void S3Cache::put(const std::string & key, std::string_view data, const std::str
     // An S3 PUT is atomic: the object appears whole or not at all.
     if (data.size() > location_.multipartThreshold) return putMultipart(key, data, contentType);
     request("PUT", key, "", data, contentType);
+}
+
+bool S3Cache::get(const std::string & key, const std::string & path)
+{
+    std::unique_ptr<std::FILE, int (*)(std::FILE *)> file(std::fopen(path.c_str(), "wbe"), std::fclose);
+    if (!file) throw S3Error("cannot write " + path + ": " + strerror(errno));
+    try {
+        auto r = request("GET", key, "", {}, "", file.get());
+        if (r.status == 404) {
+            auto code = xmlField(r.body, "Code");
+            if (code == "NoSuchBucket")
+                throw S3Error("GET " + location_.objectUrl(key) + ": HTTP 404 NoSuchBucket" +
+                              (xmlField(r.body, "Message").empty() ? "" : ": " + xmlField(r.body, "Message")));
+            file.reset();
+            unlink(path.c_str());
+            return false;
+        }
+        if (std::fflush(file.get()) != 0 || fsync(fileno(file.get())) != 0 || std::fclose(file.release()) != 0)
+            throw S3Error("cannot write " + path + ": " + strerror(errno));
+        return true;
+    } catch (...) {
+        file.reset();
+        unlink(path.c_str());
+        throw;
+    }
+}
+
+std::vector<S3Object> S3Cache::list(const std::string & prefix)
+{
+    std::vector<S3Object> objects;
+    std::string token;
+    for (;;) {
+        // Parameters sorted and their values percent-encoded, as SigV4's
+        // canonical query wants: libcurl 7.88 signs the query as given.
+        std::string query;
+        if (!token.empty()) query += "continuation-token=" + escapeQueryValue(token) + "&";
+        query += "list-type=2";
+        if (!prefix.empty()) query += "&prefix=" + escapeQueryValue(prefix);
+        auto r = request("GET", "", query, {}, "");
+        if (r.status == 404)
+            throw S3Error("GET " + location_.objectUrl("") + "?" + query + ": HTTP 404 " + xmlField(r.body, "Code") +
+                          (xmlField(r.body, "Message").empty() ? "" : ": " + xmlField(r.body, "Message")));
+        for (size_t at = 0; (at = r.body.find("<Contents>", at)) != std::string::npos;) {
+            auto end = r.body.find("</Contents>", at);
+            if (end == std::string::npos) break;
+            auto entry = r.body.substr(at, end - at);
+            S3Object object;
+            object.key = xmlText(xmlField(entry, "Key"));
+            object.modified = parseIsoTime(xmlField(entry, "LastModified"));
+            object.bytes = strtoull(xmlField(entry, "Size").c_str(), nullptr, 10);
+            objects.push_back(std::move(object));
+            at = end;
+        }
+        if (xmlField(r.body, "IsTruncated") != "true") break;
+        token = xmlText(xmlField(r.body, "NextContinuationToken"));
+        if (token.empty()) throw S3Error("listing " + describe() + ": a truncated answer without NextContinuationToken");
+    }
+    return objects;
 }
 
 void S3Cache::putMultipart(const std::string & key, std::string_view data, const std::string & contentType)

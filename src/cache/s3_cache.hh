@@ -16,6 +16,8 @@
 #include "binary_cache.hh"
 
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -46,6 +48,14 @@ struct S3Location
     std::string objectUrl(const std::string & key) const;
 };
 
+// One object of a listing.
+struct S3Object
+{
+    std::string key;
+    int64_t modified = 0; // LastModified, seconds since the epoch
+    uint64_t bytes = 0;
+};
+
 struct S3Credentials
 {
     std::string accessKeyId, secretAccessKey, sessionToken;
@@ -56,12 +66,24 @@ struct S3Credentials
 class S3Cache : public BinaryCache
 {
 public:
-    S3Cache(S3Location location, S3Credentials credentials);
+    // A binary cache writes `nix-cache-info` when the bucket has none; a
+    // bucket used for other objects (results) does not.
+    enum class Role { BinaryCache, Objects };
+    S3Cache(S3Location location, S3Credentials credentials, Role role = Role::BinaryCache);
     ~S3Cache() override;
 
     bool exists(const std::string & key) override;
     void put(const std::string & key, std::string_view data, const std::string & contentType) override;
     std::string describe() const override;
+
+    // GETs `key` into the file `path` (created or truncated, written as it
+    // arrives, started over on a retry). False, with `path` removed, when
+    // there is no such object (404). Not atomic: give a temporary name and
+    // rename it once this returns true.
+    bool get(const std::string & key, const std::string & path);
+    // Every object whose key starts with `prefix` (ListObjectsV2, all
+    // pages), in key order.
+    std::vector<S3Object> list(const std::string & prefix);
 
 private:
     struct Response
@@ -71,9 +93,10 @@ private:
         std::map<std::string, std::string> headers; // lower-case names
     };
     // One request with retries on 5xx, 429 and transport errors; throws
-    // S3Error for anything else that is not 2xx (404 is returned for HEAD).
+    // S3Error for anything else that is not 2xx (404 is returned for HEAD
+    // and GET). With `sink`, a 2xx answer's body goes there instead.
     Response request(const std::string & method, const std::string & key, const std::string & query,
-                     std::string_view body, const std::string & contentType);
+                     std::string_view body, const std::string & contentType, std::FILE * sink = nullptr);
     void putMultipart(const std::string & key, std::string_view data, const std::string & contentType);
 
     // One libcurl handle per concurrent request (a handle is not

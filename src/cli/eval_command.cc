@@ -5,6 +5,7 @@
 #include "hash.hh"
 #include "jobset.hh"
 #include "push_session.hh"
+#include "s3_result_store.hh"
 
 #include <cstdio>
 #include <filesystem>
@@ -31,6 +32,7 @@ struct EvalCommandOptions
     bool noProgress = false;
     bool push = false;
     bool force = false;
+    std::string results; // "": STATE/results; a directory or s3://BUCKET?...
     cache::PushSettings pushTo; // cache "" means STATE/binary-cache
 };
 
@@ -94,6 +96,12 @@ int runEvalCommand(EvalCommandOptions & o)
     settings.gitTimeout = std::chrono::seconds(o.gitTimeout);
     settings.force = o.force;
     settings.evaluatorDir = fs::canonical("/proc/self/exe").parent_path();
+    try {
+        settings.results = results::openResultStore(o.results, o.stateDir);
+    } catch (std::exception & e) {
+        std::cout << json{{"type", "failed"}, {"stage", "prepare"}, {"message", e.what()}}.dump() << std::endl;
+        return 1;
+    }
 
     // Pushing: one daemon connection and one presence cache for the whole
     // evaluation, so that shared dependencies are looked at once.
@@ -156,6 +164,8 @@ void addEvalCommand(CLI::App & app)
     cmd->add_flag("--progress", options->progress, "show progress on stderr");
     cmd->add_flag("--no-progress", options->noProgress, "never show progress");
     cmd->add_flag("--force", options->force, "evaluate again even when the same fingerprint has a stored result");
+    cmd->add_option("--results", options->results,
+                    "where results are kept: a directory or s3://BUCKET?...&prefix=P (default: STATE/results)");
     cmd->add_flag("--push", options->push, "push each job's .drv closure to the binary cache (as options.push)");
     cmd->add_option("--cache", options->pushTo.cache, "the binary cache to push to: a directory or s3://BUCKET?... (default: STATE/binary-cache)");
     cmd->add_option("--key", options->pushTo.keyFile, "a secret key file to sign pushed paths with");

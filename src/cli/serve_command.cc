@@ -48,6 +48,7 @@ int runServe(ServeOptions & o)
         if (given(o, "redis")) config.push.redis = f.push.redis;
         if (given(o, "daemon-socket")) config.push.daemonSocket = f.push.daemonSocket;
         if (given(o, "write-timeout")) config.writeTimeout = f.writeTimeout;
+        if (given(o, "results")) config.results = f.results;
         if (const char * tokens = getenv("EVOLIVE_TOKENS"); tokens && !given(o, "token")) {
             std::stringstream in(tokens);
             for (std::string token; std::getline(in, token, ',');)
@@ -106,6 +107,7 @@ void addServeCommand(CLI::App & app)
     o->given["key"] = cmd->add_option("--key", f.push.keyFile, "a secret key file to sign pushed paths with");
     o->given["redis"] = cmd->add_option("--redis", f.push.redis, "share push presence through Redis: redis://HOST:PORT or unix:///PATH");
     o->given["daemon-socket"] = cmd->add_option("--daemon-socket", f.push.daemonSocket, "the Nix daemon's socket");
+    o->given["results"] = cmd->add_option("--results", f.results, "where results are kept: a directory or s3://BUCKET?...&prefix=P (default STATE/results)");
     o->given["write-timeout"] = cmd->add_option("--write-timeout", f.writeTimeout, "seconds a client may take to read what it is sent (default 60)");
     cmd->callback([o]() { throw CLI::RuntimeError(runServe(*o)); });
 }

@@ -101,6 +101,7 @@ void loadConfigFile(const std::string & path, ServerConfig & c)
     r.seconds("git-timeout", c.gitTimeout);
     r.strings("allowed-paths", c.allowedPaths);
     r.count("keep-evaluations", c.keepEvaluations);
+    r.string("results", c.results);
     if (auto * node = r.get("push")) {
         auto * table = node->as_table();
         if (!table) r.wrong("push", *node, "a table");

@@ -30,6 +30,7 @@ struct ServerConfig
     std::chrono::seconds gitTimeout{60};
     std::vector<std::string> allowedPaths;   // directories `path` inputs may name; none: path inputs refused
     size_t keepEvaluations = 100;            // finished evaluations remembered in memory
+    std::string results;                     // "": STATE/results; a directory, or s3://BUCKET?...&prefix=P
     cache::PushSettings push;                // push.cache "": STATE/binary-cache
 };
 

@@ -1,5 +1,7 @@
 #include "server.hh"
 
+#include "s3_result_store.hh"
+
 #include <filesystem>
 #include <spdlog/spdlog.h>
 #include <thread>
@@ -41,6 +43,8 @@ Server::Server(ServerConfig config) : config_(std::move(config))
     push_ = std::make_unique<PushService>(config_.push);
     ServiceSettings settings;
     settings.evaluation.stateDir = config_.stateDir;
+    settings.evaluation.results = results::openResultStore(config_.results, config_.stateDir);
+    spdlog::info("results in {}", settings.evaluation.results->describe());
     settings.evaluation.gitTimeout = config_.gitTimeout;
     settings.evaluation.evaluatorDir = std::filesystem::canonical("/proc/self/exe").parent_path();
     settings.evaluation.push = [this](const std::string & drvPath) {
