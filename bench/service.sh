@@ -21,7 +21,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="${EVOLIVE_BUILD:-$root/build}/bin"
 n="${BENCH_N:-20000}"
-work="${BENCH_WORK:-1000}"
+cost="${BENCH_WORK:-1000}" # the workload's `work` argument
 repeat="${BENCH_REPEAT:-3}"
 clients="${BENCH_CLIENTS:-50}"
 work=$(mktemp -d /tmp/evolive-bench-service.XXXXXX)
@@ -51,7 +51,7 @@ peak_kib() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; }
 jobset() { # SALT FORCE
   cat <<JSON
 {"inputs": {"src": {"type": "path", "path": "$root/bench/workloads"},
-            "n": {"type": "nix", "value": "$n"}, "work": {"type": "nix", "value": "$work"},
+            "n": {"type": "nix", "value": "$n"}, "work": {"type": "nix", "value": "$cost"},
             "errors": {"type": "boolean", "value": true}, "salt": {"type": "string", "value": "$1"}},
  "expression": {"input": "src", "path": "synthetic.nix"},
  "options": {"workers": 2}, "force": $2}
@@ -61,7 +61,7 @@ post() { curl -sSN --fail-with-body --json @"$1" "$url/v1/evaluations"; }
 
 : >"$tmp/cold" ; : >"$tmp/direct" ; : >"$tmp/service" ; : >"$tmp/replay"
 start_server
-echo "bench: synthetic.nix n=$n work=$work, 2 workers, $repeat repeat(s)" >&2
+echo "bench: synthetic.nix n=$n work=$cost, 2 workers, $repeat repeat(s)" >&2
 for rep in $(seq 1 "$repeat"); do
   salt="bench-service-$(date +%s%N)-$rep"
   jobset "$salt" true >"$tmp/force.json"
@@ -69,7 +69,7 @@ for rep in $(seq 1 "$repeat"); do
   # The same arguments the service gives the evaluator (see its log).
   args=(--workers 2 --max-memory-size 4096 --reject-unused-args --arg errors true --arg n "$n"
         --argstr salt "$salt" -I "src=$root/bench/workloads" --arg src "{ outPath = /. + \"$root/bench/workloads\"; }"
-        --arg work "$work" "$root/bench/workloads/synthetic.nix")
+        --arg work "$cost" "$root/bench/workloads/synthetic.nix")
   # The first evaluation of a jobset is cold: it writes the .drv files.
   t=$(now); post "$tmp/plain.json" >/dev/null; since "$t" >>"$tmp/cold"
   t=$(now); "$bin/evolive-eval-jobs" "${args[@]}" >"$tmp/direct.jsonl" 2>/dev/null; since "$t" >>"$tmp/direct"

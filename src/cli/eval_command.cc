@@ -36,14 +36,6 @@ struct EvalCommandOptions
     cache::PushSettings pushTo; // cache "" means STATE/binary-cache
 };
 
-std::string defaultStateDir()
-{
-    if (const char * dir = getenv("EVOLIVE_STATE_DIR")) return dir;
-    if (const char * xdg = getenv("XDG_STATE_HOME")) return std::string(xdg) + "/evolive";
-    if (const char * home = getenv("HOME")) return std::string(home) + "/.local/state/evolive";
-    return "/var/lib/evolive";
-}
-
 // A Nix file (or expression) without a jobset: its folder is a path input
 // named `src`, and the expression is the file.
 Jobset jobsetForFile(const std::string & file)

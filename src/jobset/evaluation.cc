@@ -180,6 +180,14 @@ std::string jobLineFromRow(const std::vector<std::string> & columns, const std::
     return line + "\"type\":\"job\"}";
 }
 
+std::string defaultStateDir()
+{
+    if (const char * dir = getenv("EVOLIVE_STATE_DIR")) return dir;
+    if (const char * xdg = getenv("XDG_STATE_HOME")) return std::string(xdg) + "/evolive";
+    if (const char * home = getenv("HOME")) return std::string(home) + "/.local/state/evolive";
+    return "/var/lib/evolive";
+}
+
 std::string nixString(const std::string & s)
 {
     std::string out = "\"";

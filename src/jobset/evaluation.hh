@@ -39,6 +39,10 @@ struct EvaluationSettings
 std::vector<std::string> evaluatorArguments(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs,
                                             const std::string & expressionFile);
 
+// Where mirrors, logs and results go when no state directory is given:
+// $EVOLIVE_STATE_DIR, else $XDG_STATE_HOME/evolive, else ~/.local/state/evolive.
+std::string defaultStateDir();
+
 // A Nix string literal for `s`.
 std::string nixString(const std::string & s);
 

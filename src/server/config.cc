@@ -1,5 +1,7 @@
 #include "config.hh"
 
+#include "evaluation.hh"
+
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -120,12 +122,7 @@ void loadConfigFile(const std::string & path, ServerConfig & c)
 
 void finishConfig(ServerConfig & c)
 {
-    if (c.stateDir.empty()) {
-        if (const char * dir = getenv("EVOLIVE_STATE_DIR")) c.stateDir = dir;
-        else if (const char * xdg = getenv("XDG_STATE_HOME")) c.stateDir = std::string(xdg) + "/evolive";
-        else if (const char * home = getenv("HOME")) c.stateDir = std::string(home) + "/.local/state/evolive";
-        else c.stateDir = "/var/lib/evolive";
-    }
+    if (c.stateDir.empty()) c.stateDir = defaultStateDir();
     c.stateDir = std::filesystem::absolute(c.stateDir);
     if (c.maxWorkers == 0) c.maxWorkers = std::max(1u, std::thread::hardware_concurrency());
     if (c.push.cache.empty()) c.push.cache = c.stateDir + "/binary-cache";
