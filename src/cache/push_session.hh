@@ -22,6 +22,7 @@ struct PushSettings
     std::string redis;        // "" for presence in memory only
     size_t uploads = 0;       // paths uploaded at once by all pushes; 0: one per core
     size_t closures = 4;      // pushes at once (the others wait their turn)
+    size_t checks = 16;       // paths each push's closure walk checks at once
 };
 
 class PushSession

@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <system_error>
 
 namespace evolive::cache {
 
@@ -38,10 +40,26 @@ struct Pusher::InFlight
     std::vector<std::pair<Schedule *, size_t>> waiters; // and the path's index in each
 };
 
+// One closure walk: a queue of paths to check, taken in the order they were
+// found (breadth-first) by up to `checks` threads.
+struct Pusher::Walk
+{
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::set<std::string> seen;    // queued once, checked once
+    std::deque<std::string> todo;  // found, not yet taken
+    size_t checkers = 1;           // the calling thread, and the threads started
+    size_t busy = 0;               // paths being checked
+    std::map<std::string, nix::PathInfo> infos; // the missing paths
+    std::vector<std::string> present;
+    std::exception_ptr failure;
+    std::vector<std::thread> threads;
+};
+
 Pusher::Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
-               std::string compression, size_t uploads, size_t closures)
+               std::string compression, size_t uploads, size_t closures, size_t checks)
     : daemons_(daemons), cache_(cache), presence_(presence), key_(std::move(key)), compression_(std::move(compression)),
-      uploads_(uploads ? uploads : std::max(1u, std::thread::hardware_concurrency())),
+      uploads_(uploads ? uploads : std::max(1u, std::thread::hardware_concurrency())), checks_(checks ? checks : 1),
       closureTurns_(closures ? closures : 1), uploadSlots_(uploads_)
 {
     checkCompression(compression_);
@@ -55,30 +73,95 @@ bool Pusher::inCache(const std::string & path)
     return true;
 }
 
+void Pusher::widen(Walk & w)
+{
+    // A thread per path waiting that no idle checker would take at once.
+    while (!w.failure && w.checkers < checks_ && w.todo.size() > w.checkers - w.busy) {
+        try {
+            w.threads.emplace_back([this, &w] { check(w); });
+        } catch (std::system_error &) {
+            return; // no thread to spare: the checkers there are go on
+        }
+        ++w.checkers;
+    }
+}
+
+void Pusher::check(Walk & w)
+{
+    std::unique_lock lock(w.mutex);
+    while (true) {
+        // Done when nothing is queued and nothing being checked could
+        // queue more.
+        w.changed.wait(lock, [&] { return w.failure || !w.todo.empty() || w.busy == 0; });
+        if (w.failure || w.todo.empty()) return;
+        auto path = std::move(w.todo.front());
+        w.todo.pop_front();
+        ++w.busy;
+        lock.unlock();
+
+        bool present = false;
+        std::optional<nix::PathInfo> info;
+        std::exception_ptr error;
+        try {
+            // A path in the cache has all its references there: they are
+            // not looked at.
+            present = inCache(path);
+            if (!present) {
+                info = daemons_.acquire()->queryPathInfo(path);
+                if (!info) throw std::runtime_error("'" + path + "' is not in the store");
+            }
+        } catch (...) {
+            error = std::current_exception();
+        }
+
+        lock.lock();
+        --w.busy;
+        size_t queued = 0;
+        if (error) {
+            if (!w.failure) w.failure = error;
+        } else if (present) {
+            w.present.push_back(path);
+        } else {
+            for (auto & ref : info->references)
+                if (w.seen.insert(ref).second) {
+                    w.todo.push_back(ref);
+                    ++queued;
+                }
+            w.infos.emplace(path, std::move(*info));
+            widen(w);
+        }
+        if (w.failure || (w.busy == 0 && w.todo.empty()) || queued > 1)
+            w.changed.notify_all();
+        else if (queued == 1)
+            w.changed.notify_one();
+    }
+}
+
 std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & roots, std::vector<std::string> & present)
 {
-    std::map<std::string, nix::PathInfo> infos;
-    std::set<std::string> seen;
-    std::vector<std::string> todo;
+    Walk w;
     for (auto & r : roots) {
         if (r.rfind("/nix/store/", 0) != 0 || r.find('/', 11) != std::string::npos || r.size() < 11 + 33)
             throw std::runtime_error("'" + r + "' is not a store path");
-        todo.push_back(r);
+        if (w.seen.insert(r).second) w.todo.push_back(r);
     }
-    while (!todo.empty()) {
-        auto path = todo.back();
-        todo.pop_back();
-        if (!seen.insert(path).second) continue;
-        if (inCache(path)) {
-            present.push_back(path);
-            continue;
-        }
-        auto info = daemons_.acquire()->queryPathInfo(path);
-        if (!info) throw std::runtime_error("'" + path + "' is not in the store");
-        for (auto & ref : info->references)
-            if (!seen.count(ref)) todo.push_back(ref);
-        infos.emplace(path, std::move(*info));
+    {
+        std::lock_guard lock(w.mutex);
+        widen(w);
     }
+    check(w);
+    std::vector<std::thread> threads;
+    {
+        // After a failure, the other checkers finish their paths and take
+        // no more; once none is busy, none starts another thread.
+        std::unique_lock lock(w.mutex);
+        w.changed.wait(lock, [&] { return w.busy == 0; });
+        threads = std::move(w.threads);
+    }
+    for (auto & t : threads) t.join();
+    if (w.failure) std::rethrow_exception(w.failure);
+    present.insert(present.end(), w.present.begin(), w.present.end());
+    auto & infos = w.infos;
 
     // Depth-first, references first (self-references are skipped).
     std::vector<nix::PathInfo> order;

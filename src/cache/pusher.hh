@@ -78,16 +78,21 @@ class Pusher
 public:
     // `uploads`: paths uploaded at once, each on its own thread, shared by
     // all pushes; 0 means one per core. `closures`: pushes at once; 0 means 1.
-    // The daemon pool should hold `closures` connections, one per walk.
+    // `checks`: paths each push's closure walk checks at once (presence in
+    // the cache, then the daemon's path info), each on its own thread; 0
+    // means 1. The daemon pool should hold max(`closures`, `checks`)
+    // connections: each check borrows one for its query.
     Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
-           std::string compression = "zstd", size_t uploads = 0, size_t closures = 4);
+           std::string compression = "zstd", size_t uploads = 0, size_t closures = 4, size_t checks = 16);
 
     // What a push must upload: the closure of `roots` without the paths
     // already in the cache (nor their references: a path is only ever in the
     // cache after all of its references), every path after the paths it
     // references. The paths found present go to `present`. Throws
     // std::runtime_error for a path that is not in the store (or not a
-    // store path). Borrows a daemon connection per query, and does not
+    // store path). Walks breadth-first, up to `checks` paths at once (the
+    // calling thread and threads started as the walk widens); each path is
+    // checked once. Borrows a daemon connection per query, and does not
     // wait for a push's turn.
     std::vector<nix::PathInfo> missing(const std::vector<std::string> & roots, std::vector<std::string> & present);
 
@@ -105,6 +110,12 @@ public:
 private:
     struct Schedule;
     struct InFlight;
+    struct Walk;
+
+    // A checking thread of one closure walk.
+    void check(Walk & w);
+    // Starts checking threads while paths wait and the cap allows. Under w.mutex.
+    void widen(Walk & w);
 
     // Uploads one path; returns its NAR and file sizes.
     std::pair<uint64_t, uint64_t> upload(const nix::PathInfo & info);
@@ -120,6 +131,7 @@ private:
     std::optional<nix::SigningKey> key_;
     std::string compression_;
     size_t uploads_;
+    size_t checks_;
     FifoSemaphore closureTurns_;
     FifoSemaphore uploadSlots_;
 

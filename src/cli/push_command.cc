@@ -74,6 +74,9 @@ void addPushCommand(CLI::App & app)
     cmd->add_option("--uploads", o->push.uploads, "paths uploaded at once (default: one per core)");
     cmd->add_option("--closures", o->push.closures, "closures pushed at once; the others wait their turn (default 4)")
         ->check(CLI::PositiveNumber);
+    cmd->add_option("--checks", o->push.checks,
+                    "paths of a closure checked at once (in the cache, then with the daemon) (default 16)")
+        ->check(CLI::PositiveNumber);
     cmd->add_flag("--json", o->json, "print the summary as JSON");
     cmd->callback([o]() { throw CLI::RuntimeError(runPush(*o)); });
 }

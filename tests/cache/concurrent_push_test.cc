@@ -1,12 +1,14 @@
 // One Pusher used by many threads at once, as the server uses it: a path
 // two pushes need is uploaded once, dependents still wait until their
 // references are in the cache, and the caps on pushes and uploads at once
-// hold. The cache is a real directory behind a decorator that counts and
-// can hold writes.
+// hold; one push's closure walk checks several paths at once, each once,
+// and does not look past a path in the cache. The cache is a real
+// directory behind a decorator that counts and can hold writes and checks.
 #include "narinfo.hh"
 #include "push_session.hh"
 #include "subprocess.hh"
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <future>
@@ -23,15 +25,39 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Counts the writes per key, checks that each narinfo's references are in
-// the cache when it is written, and holds narinfo writes while the test
-// says so.
+// Counts the writes and checks (exists) per key, checks that each
+// narinfo's references are in the cache when it is written, holds narinfo
+// writes while the test says so, and can hold checks until several are
+// under way at once.
 class RecordingCache : public BinaryCache
 {
 public:
     explicit RecordingCache(BinaryCache & inner) : inner_(inner) {}
 
-    bool exists(const std::string & key) override { return inner_.exists(key); }
+    bool exists(const std::string & key) override
+    {
+        std::unique_lock lock(mutex_);
+        ++exists_[key];
+        checking_.insert(key);
+        mostChecking_ = std::max(mostChecking_, checking_.size());
+        changed_.notify_all();
+        if (gather_.count(key)) {
+            // Until every key to gather is being checked at once; a walk that
+            // checks one path at a time never gets there (the gate then
+            // opens for good after a while, so that the test ends).
+            if (!changed_.wait_for(lock, std::chrono::seconds(5), [&] {
+                    return gathered_ || std::includes(checking_.begin(), checking_.end(), gather_.begin(), gather_.end());
+                }))
+                timedOut_ = true;
+            gathered_ = true;
+            changed_.notify_all();
+        }
+        lock.unlock();
+        bool found = inner_.exists(key);
+        lock.lock();
+        checking_.erase(key);
+        return found;
+    }
     std::string describe() const override { return inner_.describe(); }
 
     void put(const std::string & key, std::string_view data, const std::string & contentType) override
@@ -88,6 +114,29 @@ public:
         return changed_.wait_for(lock, timeout, [&] { return pred(held_); });
     }
 
+    // Holds the checks of `keys` until they are all under way at once.
+    void gather(std::set<std::string> keys)
+    {
+        std::lock_guard lock(mutex_);
+        gather_ = std::move(keys);
+        gathered_ = timedOut_ = false;
+    }
+    bool gatherTimedOut()
+    {
+        std::lock_guard lock(mutex_);
+        return timedOut_;
+    }
+    size_t mostChecking()
+    {
+        std::lock_guard lock(mutex_);
+        return mostChecking_;
+    }
+    std::map<std::string, int> checks()
+    {
+        std::lock_guard lock(mutex_);
+        return exists_;
+    }
+
     std::map<std::string, int> puts()
     {
         std::lock_guard lock(mutex_);
@@ -109,6 +158,10 @@ private:
     std::mutex mutex_;
     std::condition_variable changed_;
     std::map<std::string, int> puts_;
+    std::map<std::string, int> exists_;
+    std::set<std::string> checking_, gather_; // keys being checked; keys to check at once
+    size_t mostChecking_ = 0;
+    bool gathered_ = false, timedOut_ = false;
     std::vector<std::string> early_; // narinfos written before a reference's
     std::set<std::string> held_, let_, refuse_;
     bool holding_ = false;
@@ -158,9 +211,9 @@ protected:
         if (cache) cache->letAll();
     }
 
-    void makePusher(size_t uploads, size_t closures)
+    void makePusher(size_t uploads, size_t closures, size_t checks = 16)
     {
-        pusher = std::make_unique<Pusher>(*daemons, *cache, presence, std::nullopt, "zstd", uploads, closures);
+        pusher = std::make_unique<Pusher>(*daemons, *cache, presence, std::nullopt, "zstd", uploads, closures, checks);
     }
 
     // Pushes `roots` on a thread of its own.
@@ -313,6 +366,73 @@ TEST_F(ConcurrentPush, AFailedUploadFailsThePushesWaitingForIt)
     cache->letAll();
     auto again = pusher->push({top});
     EXPECT_EQ(again.uploaded, (std::vector<std::string>{mid, top}));
+}
+
+// One push's closure walk checks the paths of a wide level at once (each in
+// the cache and, missing, with the daemon): a root referencing eight
+// leaves, whose checks are held until all eight are under way.
+TEST_F(ConcurrentPush, TheWalkChecksManyPathsAtOnce)
+{
+    auto drvs = instantiate("let leaves = builtins.genList (i: mk \"leaf-${toString i}\" [ ]) 8; "
+                            "in { inherit leaves; root = mk \"root\" leaves; }",
+                            {"root", "leaves"});
+    ASSERT_EQ(drvs.size(), 9u);
+    auto root = drvs[0];
+    std::set<std::string> leaves(drvs.begin() + 1, drvs.end()), keys;
+    for (auto & leaf : leaves) keys.insert(narinfoKey(leaf));
+    cache->gather(keys);
+    makePusher(2, 1, 8);
+    auto summary = pusher->push({root});
+    EXPECT_FALSE(cache->gatherTimedOut()) << "the walk did not check the eight leaves at once";
+    EXPECT_GE(cache->mostChecking(), 8u);
+    ASSERT_EQ(summary.uploaded.size(), 9u);
+    EXPECT_EQ(summary.uploaded.back(), root);
+    EXPECT_EQ(std::set<std::string>(summary.uploaded.begin(), summary.uploaded.end() - 1), leaves);
+    for (auto & [key, n] : cache->checks()) EXPECT_EQ(n, 1) << key << " checked " << n << " times";
+    EXPECT_EQ(cache->early(), std::vector<std::string>{});
+
+    // With one check at a time, the eight leaves are never checked at once.
+    auto again = instantiate("let leaves = builtins.genList (i: mk \"again-${toString i}\" [ ]) 8; "
+                             "in mk \"again\" leaves");
+    std::set<std::string> againKeys;
+    for (auto & p : requisites(again))
+        if (p != again[0]) againKeys.insert(narinfoKey(p));
+    ASSERT_EQ(againKeys.size(), 8u);
+    cache->gather(againKeys);
+    makePusher(2, 1, 1);
+    EXPECT_EQ(pusher->push(again).uploaded.size(), 9u);
+    EXPECT_TRUE(cache->gatherTimedOut());
+}
+
+// A diamond whose one side is in the cache already: the concurrent walk
+// checks each path once, does not look past the paths in the cache (a path
+// only they reference is never checked), and uploads only the missing
+// paths, references first.
+TEST_F(ConcurrentPush, TheWalkStopsAtPresentPathsOfADiamond)
+{
+    auto drvs = instantiate("rec { deep = mk \"deep\" [ ]; base = mk \"base\" [ ]; b = mk \"b\" [ base deep ]; "
+                            "a = mk \"a\" [ base ]; c = mk \"c\" [ base ]; top = mk \"top\" [ a b c ]; }",
+                            {"deep", "base", "b", "a", "c", "top"});
+    auto & deep = drvs[0], & base = drvs[1], & b = drvs[2], & a = drvs[3], & c = drvs[4], & top = drvs[5];
+    {
+        // b's closure pushed before, by another pusher (nothing in `presence`).
+        PresenceCache other;
+        Pusher before(*daemons, *directory, other, std::nullopt, "zstd", 2, 1);
+        EXPECT_EQ(before.push({b}).uploaded.size(), 3u);
+    }
+    makePusher(4, 1);
+    auto summary = pusher->push({top});
+    ASSERT_EQ(summary.uploaded.size(), 3u);
+    EXPECT_EQ(std::set<std::string>(summary.uploaded.begin(), summary.uploaded.end() - 1),
+              (std::set<std::string>{a, c}));
+    EXPECT_EQ(summary.uploaded.back(), top);
+    EXPECT_EQ(std::set<std::string>(summary.present.begin(), summary.present.end()), (std::set<std::string>{b, base}));
+    EXPECT_EQ(summary.present.size(), 2u);
+    auto checks = cache->checks();
+    for (auto & path : {top, a, b, c, base}) EXPECT_EQ(checks[narinfoKey(path)], 1) << path;
+    EXPECT_EQ(checks.count(narinfoKey(deep)), 0u) << "a reference of a present path was looked at";
+    EXPECT_EQ(cache->early(), std::vector<std::string>{});
+    for (auto & path : {top, a, c}) EXPECT_EQ(cache->puts()[narinfoKey(path)], 1) << path;
 }
 
 // Six one-path pushes at once into a cache that holds every narinfo write:
