@@ -115,6 +115,7 @@ void loadConfigFile(const std::string & path, ServerConfig & c)
         p.string("daemon-socket", c.push.daemonSocket);
         p.count("uploads", c.push.uploads, true);
         p.count("closures", c.push.closures);
+        p.count("checks", c.push.checks);
         p.refuseUnknown();
     }
     r.refuseUnknown();
