@@ -12,25 +12,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// s3rver on a free loopback port with one bucket, `cache`.
-class S3Server
-{
-public:
-    explicit S3Server(const std::string & dir)
-    {
-        process_ = std::make_unique<Subprocess>(
-            std::vector<std::string>{"node", "--openssl-legacy-provider", S3RVER_SCRIPT, dir, "cache"},
-            std::map<std::string, std::string>{{"EVOLIVE_NODE_MODULES", NODE_MODULES}});
-        port_ = listeningPort(*process_, "s3rver");
-    }
-    int port() const { return port_; }
-    std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
-private:
-    std::unique_ptr<Subprocess> process_;
-    int port_ = 0;
-};
-
 class S3Push : public ::testing::Test
 {
 protected:
@@ -42,7 +23,7 @@ protected:
     void SetUp() override
     {
         daemon = std::make_unique<NixDaemon>(dir.path());
-        s3 = std::make_unique<S3Server>(dir.path() + "/s3");
+        s3 = std::make_unique<S3Server>(dir.path() + "/s3", "cache");
     }
 
     std::string url(const std::string & extra = "") { return "s3://cache?endpoint=" + s3->endpoint() + extra; }

@@ -27,25 +27,6 @@ namespace {
 const std::map<std::string, std::string> goodCredentials{{"AWS_ACCESS_KEY_ID", "S3RVER"},
                                                          {"AWS_SECRET_ACCESS_KEY", "S3RVER"}};
 
-// s3rver on a free loopback port with one bucket, `results`.
-class S3Server
-{
-public:
-    explicit S3Server(const std::string & dir)
-    {
-        process_ = std::make_unique<Subprocess>(
-            std::vector<std::string>{"node", "--openssl-legacy-provider", S3RVER_SCRIPT, dir, "results"},
-            std::map<std::string, std::string>{{"EVOLIVE_NODE_MODULES", NODE_MODULES}});
-        port_ = listeningPort(*process_, "s3rver");
-    }
-    int port() const { return port_; }
-    std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
-private:
-    std::unique_ptr<Subprocess> process_;
-    int port_ = 0;
-};
-
 std::string fingerprintFor(const std::string & seed)
 {
     // Not a real fingerprint's hash, but shaped like one: 64 hex digits.
@@ -91,7 +72,7 @@ protected:
     {
         for (auto & [k, v] : goodCredentials) setenv(k.c_str(), v.c_str(), 1);
         unsetenv("AWS_SESSION_TOKEN");
-        s3 = std::make_unique<S3Server>(dir.path() + "/s3");
+        s3 = std::make_unique<S3Server>(dir.path() + "/s3", "results");
     }
 
     std::string url(const std::string & extra = "&prefix=results/")

@@ -159,6 +159,14 @@ std::string instantiateExample(const std::string & attr, const std::string & sal
     return firstLine(r.out);
 }
 
+S3Server::S3Server(const std::string & dir, const std::string & bucket)
+{
+    process_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{"node", "--openssl-legacy-provider", S3RVER_SCRIPT, dir, bucket},
+        std::map<std::string, std::string>{{"EVOLIVE_NODE_MODULES", NODE_MODULES}});
+    port_ = listeningPort(*process_, "s3rver");
+}
+
 std::string firstLine(const std::string & s)
 {
     return s.substr(0, s.find('\n'));

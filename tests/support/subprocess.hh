@@ -79,6 +79,21 @@ private:
 // (the scripts in tests/node do); throws naming `what` when it does not.
 int listeningPort(Subprocess & server, const std::string & what);
 
+// @20minutes/s3rver (tests/node/s3rver.js, which checks SigV4; credentials
+// S3RVER/S3RVER) storing into `dir`, with one bucket, on a free loopback
+// port; stopped when the object goes away.
+class S3Server
+{
+public:
+    S3Server(const std::string & dir, const std::string & bucket);
+    int port() const { return port_; }
+    std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+private:
+    std::unique_ptr<Subprocess> process_;
+    int port_ = 0;
+};
+
 // `nix` with the nix-command feature, and without the HTTP store's hour-long
 // memory of paths it did not find (a test's cache fills up as it runs).
 Completed runNix(const std::vector<std::string> & args);
