@@ -12,6 +12,11 @@ namespace evolive::cache {
 
 namespace fs = std::filesystem;
 
+std::optional<std::vector<std::string>> BinaryCache::narinfoKeys(size_t)
+{
+    return std::nullopt;
+}
+
 DirectoryCache::DirectoryCache(std::string root) : root_(fs::absolute(root).lexically_normal().string())
 {
     fs::create_directories(root_ + "/nar");
@@ -22,6 +27,18 @@ DirectoryCache::DirectoryCache(std::string root) : root_(fs::absolute(root).lexi
 bool DirectoryCache::exists(const std::string & key)
 {
     return fs::exists(root_ + "/" + key);
+}
+
+std::optional<std::vector<std::string>> DirectoryCache::narinfoKeys(size_t limit)
+{
+    std::vector<std::string> keys;
+    for (auto & entry : fs::directory_iterator(root_)) {
+        auto name = entry.path().filename().string();
+        if (!name.ends_with(".narinfo")) continue; // `*.narinfo.tmp-*` are not
+        if (keys.size() == limit) return std::nullopt;
+        keys.push_back(std::move(name));
+    }
+    return keys;
 }
 
 void DirectoryCache::put(const std::string & key, std::string_view data, const std::string &)

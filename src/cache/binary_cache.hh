@@ -3,9 +3,12 @@
 // implements the same interface.
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace evolive::cache {
 
@@ -17,6 +20,10 @@ public:
     // Writes `data` under `key` so that a reader sees all of it or nothing.
     virtual void put(const std::string & key, std::string_view data, const std::string & contentType) = 0;
     virtual std::string describe() const = 0;
+    // The `<hash>.narinfo` keys at the cache's top level, in any order; or
+    // nullopt when there are more than `limit` of them, or the backend
+    // cannot list (this default). May throw when listing fails.
+    virtual std::optional<std::vector<std::string>> narinfoKeys(size_t limit);
 };
 
 // A local directory, readable by `nix` as `file://DIR`.
@@ -28,6 +35,7 @@ public:
     bool exists(const std::string & key) override;
     void put(const std::string & key, std::string_view data, const std::string & contentType) override;
     std::string describe() const override { return "file://" + root_; }
+    std::optional<std::vector<std::string>> narinfoKeys(size_t limit) override;
 
 private:
     std::string root_;

@@ -6,6 +6,7 @@
 #include "narinfo.hh"
 
 #include <algorithm>
+#include <cstdio>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -57,17 +58,37 @@ struct Pusher::Walk
 };
 
 Pusher::Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
-               std::string compression, size_t uploads, size_t closures, size_t checks)
+               std::string compression, size_t uploads, size_t closures, size_t checks, size_t listLimit)
     : daemons_(daemons), cache_(cache), presence_(presence), key_(std::move(key)), compression_(std::move(compression)),
       uploads_(uploads ? uploads : std::max(1u, std::thread::hardware_concurrency())), checks_(checks ? checks : 1),
-      closureTurns_(closures ? closures : 1), uploadSlots_(uploads_)
+      listLimit_(listLimit), closureTurns_(closures ? closures : 1), uploadSlots_(uploads_)
 {
     checkCompression(compression_);
 }
 
+void Pusher::listOnce()
+{
+    std::call_once(listOnce_, [&] {
+        try {
+            auto keys = cache_.narinfoKeys(listLimit_);
+            if (!keys) return; // too many, or no listing: a check per path
+            for (auto & key : *keys) listedHashes_.insert(key.substr(0, key.size() - 8)); // less `.narinfo`
+            listed_ = true;
+        } catch (std::exception & e) {
+            // Without the right to list, say: a check per path.
+            listedHashes_.clear();
+            fprintf(stderr, "evolive: cannot list %s (%s); checking each path there instead\n",
+                    cache_.describe().c_str(), e.what());
+        }
+    });
+}
+
 bool Pusher::inCache(const std::string & path)
 {
+    if (listed_ && listedHashes_.count(nix::hashPart(path))) return true;
     if (presence_.known(path)) return true;
+    // Neither listed nor uploaded since: missing (see pusher.hh).
+    if (listed_) return false;
     if (!cache_.exists(nix::hashPart(path) + ".narinfo")) return false;
     presence_.remember(path);
     return true;
@@ -139,6 +160,7 @@ void Pusher::check(Walk & w)
 
 std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & roots, std::vector<std::string> & present)
 {
+    listOnce();
     Walk w;
     for (auto & r : roots) {
         if (r.rfind("/nix/store/", 0) != 0 || r.find('/', 11) != std::string::npos || r.size() < 11 + 33)

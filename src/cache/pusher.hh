@@ -3,6 +3,18 @@
 // path's narinfo is written only after its NAR and after every path it
 // references is in the cache. A path already in the cache is never
 // uploaded again; what was seen present is remembered (PresenceCache).
+//
+// Presence from one listing: at its first push, a Pusher lists the cache's
+// narinfo keys once (BinaryCache::narinfoKeys, up to `listLimit`). When the
+// listing is complete, a path is present if it was listed or remembered
+// since, and missing otherwise, without asking the cache (no HEAD per
+// path). A path another writer added after the listing is then uploaded
+// again: with the same content (same NAR, compression and narinfo), so
+// nothing changes for readers. And since a path is only ever in the cache
+// after its references, the listing is closed under references: what it
+// shows present needs nothing more, and what it misses is uploaded in
+// dependency order as usual. When the listing is too long or fails (or the
+// backend cannot list), each path is checked in the cache as before.
 #pragma once
 
 #include "binary_cache.hh"
@@ -83,7 +95,8 @@ public:
     // means 1. The daemon pool should hold max(`closures`, `checks`)
     // connections: each check borrows one for its query.
     Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
-           std::string compression = "zstd", size_t uploads = 0, size_t closures = 4, size_t checks = 16);
+           std::string compression = "zstd", size_t uploads = 0, size_t closures = 4, size_t checks = 16,
+           size_t listLimit = 200000);
 
     // What a push must upload: the closure of `roots` without the paths
     // already in the cache (nor their references: a path is only ever in the
@@ -117,6 +130,9 @@ private:
     // Starts checking threads while paths wait and the cap allows. Under w.mutex.
     void widen(Walk & w);
 
+    // Lists the cache's narinfos, once per Pusher (see the top of this file).
+    void listOnce();
+
     // Uploads one path; returns its NAR and file sizes.
     std::pair<uint64_t, uint64_t> upload(const nix::PathInfo & info);
     bool inCache(const std::string & path);
@@ -132,6 +148,11 @@ private:
     std::string compression_;
     size_t uploads_;
     size_t checks_;
+    size_t listLimit_;
+    // Set once by listOnce(), read-only afterwards.
+    std::once_flag listOnce_;
+    bool listed_ = false;               // the listing is complete: unlisted means missing
+    std::set<std::string> listedHashes_; // the hash parts of the listed narinfos
     FifoSemaphore closureTurns_;
     FifoSemaphore uploadSlots_;
 

@@ -396,7 +396,23 @@ bool S3Cache::get(const std::string & key, const std::string & path)
     }
 }
 
-std::vector<S3Object> S3Cache::list(const std::string & prefix)
+std::optional<std::vector<std::string>> S3Cache::narinfoKeys(size_t limit)
+{
+    // nix-cache-info and any other file at the root count against the
+    // limit too: a few more keys than `limit` are asked for.
+    size_t ask = limit > SIZE_MAX - 16 ? SIZE_MAX : limit + 16;
+    auto objects = list("", ask, "/");
+    if (objects.size() > ask) return std::nullopt;
+    std::vector<std::string> keys;
+    for (auto & o : objects)
+        if (o.key.ends_with(".narinfo")) {
+            if (keys.size() == limit) return std::nullopt;
+            keys.push_back(std::move(o.key));
+        }
+    return keys;
+}
+
+std::vector<S3Object> S3Cache::list(const std::string & prefix, size_t limit, const std::string & delimiter)
 {
     std::vector<S3Object> objects;
     std::string token;
@@ -405,6 +421,7 @@ std::vector<S3Object> S3Cache::list(const std::string & prefix)
         // canonical query wants: libcurl 7.88 signs the query as given.
         std::string query;
         if (!token.empty()) query += "continuation-token=" + escapeQueryValue(token) + "&";
+        if (!delimiter.empty()) query += "delimiter=" + escapeQueryValue(delimiter) + "&";
         query += "list-type=2";
         if (!prefix.empty()) query += "&prefix=" + escapeQueryValue(prefix);
         auto r = request("GET", "", query, {}, "");
@@ -422,7 +439,7 @@ std::vector<S3Object> S3Cache::list(const std::string & prefix)
             objects.push_back(std::move(object));
             at = end;
         }
-        if (xmlField(r.body, "IsTruncated") != "true") break;
+        if (xmlField(r.body, "IsTruncated") != "true" || objects.size() > limit) break;
         token = xmlText(xmlField(r.body, "NextContinuationToken"));
         if (token.empty()) throw S3Error("listing " + describe() + ": a truncated answer without NextContinuationToken");
     }

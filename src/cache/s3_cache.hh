@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -75,6 +76,9 @@ public:
     bool exists(const std::string & key) override;
     void put(const std::string & key, std::string_view data, const std::string & contentType) override;
     std::string describe() const override;
+    // One ListObjectsV2 of the bucket's root (delimiter `/`, so `nar/` is
+    // not walked), a page of up to 1,000 keys per request.
+    std::optional<std::vector<std::string>> narinfoKeys(size_t limit) override;
 
     // GETs `key` into the file `path` (created or truncated, written as it
     // arrives, started over on a retry). False, with `path` removed, when
@@ -82,8 +86,11 @@ public:
     // rename it once this returns true.
     bool get(const std::string & key, const std::string & path);
     // Every object whose key starts with `prefix` (ListObjectsV2, all
-    // pages), in key order.
-    std::vector<S3Object> list(const std::string & prefix);
+    // pages), in key order. With a `delimiter`, only the keys without it
+    // after `prefix` (the others are left out). Stops after the page on
+    // which more than `limit` objects are found: a listing longer than
+    // `limit` is incomplete.
+    std::vector<S3Object> list(const std::string & prefix, size_t limit = SIZE_MAX, const std::string & delimiter = "");
 
 private:
     struct Response

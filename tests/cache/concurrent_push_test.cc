@@ -60,6 +60,27 @@ public:
     }
     std::string describe() const override { return inner_.describe(); }
 
+    // The inner cache's listing once allowed; none (nullopt) before.
+    std::optional<std::vector<std::string>> narinfoKeys(size_t limit) override
+    {
+        {
+            std::lock_guard lock(mutex_);
+            ++listings_;
+            if (!listing_) return std::nullopt;
+        }
+        return inner_.narinfoKeys(limit);
+    }
+    void allowListing()
+    {
+        std::lock_guard lock(mutex_);
+        listing_ = true;
+    }
+    size_t listings()
+    {
+        std::lock_guard lock(mutex_);
+        return listings_;
+    }
+
     void put(const std::string & key, std::string_view data, const std::string & contentType) override
     {
         std::unique_lock lock(mutex_);
@@ -166,6 +187,8 @@ private:
     std::set<std::string> held_, let_, refuse_;
     bool holding_ = false;
     size_t mostHeld_ = 0;
+    bool listing_ = false;
+    size_t listings_ = 0;
 };
 
 std::string narinfoKey(const std::string & path)
@@ -211,9 +234,10 @@ protected:
         if (cache) cache->letAll();
     }
 
-    void makePusher(size_t uploads, size_t closures, size_t checks = 16)
+    void makePusher(size_t uploads, size_t closures, size_t checks = 16, size_t listLimit = 200000)
     {
-        pusher = std::make_unique<Pusher>(*daemons, *cache, presence, std::nullopt, "zstd", uploads, closures, checks);
+        pusher = std::make_unique<Pusher>(*daemons, *cache, presence, std::nullopt, "zstd", uploads, closures, checks,
+                                          listLimit);
     }
 
     // Pushes `roots` on a thread of its own.
@@ -497,4 +521,89 @@ TEST_F(ConcurrentPushCaps, UploadsAreCappedAcrossPushes)
     cache->letAll();
     for (auto & r : pushes) EXPECT_EQ(r.get().uploaded.size(), 1u);
     EXPECT_EQ(cache->mostHeld(), 2u);
+}
+
+// With the cache listed once, the walk asks the cache about no path: what
+// is not listed is missing. The whole closure goes up, in order, readable.
+TEST_F(ConcurrentPush, AListingTakesThePlaceOfTheChecks)
+{
+    auto roots = instantiate("let layer = prev: level: builtins.genList (i: mk \"l${toString level}-${toString i}\" "
+                             "(map (k: builtins.elemAt prev (k - k / 10 * 10)) (if prev == [] then [] else "
+                             "[ i (i + 1) (i * 3 + 1) ]))) 10; "
+                             "in layer (layer (layer [] 0) 1) 2");
+    auto closure = requisites(roots);
+    cache->allowListing();
+    makePusher(4, 2);
+    auto first = pusher->push({roots.begin(), roots.begin() + 5});
+    auto second = pusher->push(roots); // the same Pusher: no second listing
+    EXPECT_EQ(cache->listings(), 1u);
+    EXPECT_EQ(cache->checks(), (std::map<std::string, int>{})) << "a path was checked in the cache";
+    std::set<std::string> uploaded(first.uploaded.begin(), first.uploaded.end());
+    uploaded.insert(second.uploaded.begin(), second.uploaded.end());
+    EXPECT_EQ(uploaded.size(), first.uploaded.size() + second.uploaded.size()) << "a path was uploaded twice";
+    EXPECT_EQ(uploaded, closure);
+    // The second push stopped at the roots the first one uploaded.
+    std::set<std::string> present(second.present.begin(), second.present.end());
+    for (size_t i = 0; i < 5; ++i) EXPECT_TRUE(present.count(roots[i])) << roots[i];
+    for (auto & [key, n] : cache->puts()) EXPECT_EQ(n, 1) << key << " written " << n << " times";
+    EXPECT_EQ(cache->early(), std::vector<std::string>{});
+
+    std::vector<std::string> args{"path-info", "--derivation", "--recursive", "--store", directory->describe()};
+    args.insert(args.end(), roots.begin(), roots.end());
+    auto listed = runNix(args);
+    ASSERT_EQ(listed.exitCode, 0) << listed.err;
+    std::set<std::string> read;
+    std::istringstream lines(listed.out);
+    for (std::string l; std::getline(lines, l);) read.insert(l);
+    EXPECT_EQ(read, closure);
+}
+
+// A path another Pusher wrote before this one was made is in the listing:
+// present, not uploaded again, and not checked.
+TEST_F(ConcurrentPush, APathAlreadyInTheCacheIsFoundByTheListing)
+{
+    auto drvs = instantiate("rec { leaf = mk \"leaf\" []; mid = mk \"mid\" [ leaf ]; top = mk \"top\" [ mid ]; }",
+                            {"leaf", "mid", "top"});
+    auto & leaf = drvs[0], & mid = drvs[1], & top = drvs[2];
+    cache->allowListing();
+    makePusher(2, 1);
+    EXPECT_EQ(pusher->push({mid}).uploaded, (std::vector<std::string>{leaf, mid}));
+
+    PresenceCache fresh; // nothing remembered: only the listing knows
+    Pusher other(*daemons, *cache, fresh, std::nullopt, "zstd", 2, 1);
+    auto summary = other.push({top});
+    EXPECT_EQ(summary.uploaded, std::vector<std::string>{top});
+    EXPECT_EQ(summary.present, std::vector<std::string>{mid});
+    EXPECT_EQ(cache->checks(), (std::map<std::string, int>{}));
+    EXPECT_EQ(cache->puts()[narinfoKey(mid)], 1);
+    EXPECT_EQ(cache->puts()[narinfoKey(leaf)], 1);
+}
+
+// No listing (the backend cannot list, or the cache holds more narinfos
+// than the limit): each path is checked in the cache, as before.
+TEST_F(ConcurrentPush, WithoutACompleteListingEachPathIsChecked)
+{
+    auto drvs = instantiate("rec { leaf = mk \"leaf\" []; mid = mk \"mid\" [ leaf ]; top = mk \"top\" [ mid ]; "
+                            "side = mk \"side\" [ leaf ]; }",
+                            {"leaf", "mid", "top", "side"});
+    auto & leaf = drvs[0], & mid = drvs[1], & top = drvs[2], & side = drvs[3];
+    makePusher(2, 1); // listing not allowed
+    EXPECT_EQ(pusher->push({mid}).uploaded, (std::vector<std::string>{leaf, mid}));
+    EXPECT_EQ(cache->checks(), (std::map<std::string, int>{{narinfoKey(leaf), 1}, {narinfoKey(mid), 1}}));
+
+    // Two narinfos in the cache, a limit of one: too many to list.
+    cache->allowListing();
+    PresenceCache fresh;
+    Pusher limited(*daemons, *cache, fresh, std::nullopt, "zstd", 2, 1, 16, 1);
+    auto summary = limited.push({top, side});
+    EXPECT_EQ(std::set<std::string>(summary.uploaded.begin(), summary.uploaded.end()),
+              (std::set<std::string>{top, side}));
+    EXPECT_EQ(std::set<std::string>(summary.present.begin(), summary.present.end()),
+              (std::set<std::string>{mid, leaf}));
+    auto checks = cache->checks();
+    EXPECT_EQ(checks[narinfoKey(top)], 1);
+    EXPECT_EQ(checks[narinfoKey(side)], 1);
+    EXPECT_EQ(checks[narinfoKey(mid)], 2);
+    EXPECT_EQ(checks[narinfoKey(leaf)], 2); // side's reference, checked again by the new Pusher
+    EXPECT_EQ(cache->early(), std::vector<std::string>{});
 }

@@ -3,6 +3,8 @@
 #include "subprocess.hh"
 
 #include <filesystem>
+#include <map>
+#include <sstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -145,4 +147,57 @@ TEST_F(S3Push, AServerThatIsGoneIsRetriedThenReported)
     EXPECT_EQ(r.exitCode, 1);
     EXPECT_NE(r.err.find("gave up after 3 attempts"), std::string::npos) << r.err;
     EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+}
+
+// The walk learns presence from one signed listing of the bucket (s3rver
+// checks its SigV4 signature), not from a HEAD per path: a proxy in front
+// of the server logs every request.
+TEST_F(S3Push, PresenceComesFromOneListingNotAHeadPerPath)
+{
+    auto log = dir.path() + "/requests.log";
+    auto script = dir.write("logging_proxy.js", R"(const http = require('node:http')
+const fs = require('node:fs')
+const [targetPort, log] = process.argv.slice(2)
+const server = http.createServer((req, res) => {
+  fs.appendFileSync(log, `${req.method} ${req.url}\n`)
+  const up = http.request({ host: '127.0.0.1', port: Number(targetPort), method: req.method, path: req.url,
+                            headers: req.headers }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res) })
+  up.on('error', () => { res.writeHead(502); res.end() })
+  req.pipe(up)
+})
+server.listen(0, '127.0.0.1', () => console.error(`listening ${server.address().port}`))
+)");
+    Subprocess proxy({"node", script, std::to_string(s3->port()), log});
+    auto to = "s3://cache?endpoint=http://127.0.0.1:" + std::to_string(listeningPort(proxy, "the logging proxy"));
+    auto requests = [&] {
+        std::map<std::string, int> counts; // "HEAD narinfo", "PUT narinfo", "GET list"
+        std::istringstream lines(fs::exists(log) ? readFile(log) : "");
+        for (std::string l; std::getline(lines, l);) {
+            auto method = l.substr(0, l.find(' '));
+            auto url = l.substr(l.find(' ') + 1);
+            if (url.find(".narinfo") != std::string::npos) ++counts[method + " narinfo"];
+            else if (url.find("list-type=2") != std::string::npos) ++counts[method + " list"];
+        }
+        fs::remove(log);
+        return counts;
+    };
+
+    auto zlib = instantiate("zlib");
+    auto first = push(to, {zlib});
+    ASSERT_EQ(first.exitCode, 0) << first.err;
+    EXPECT_EQ(first.err.find("cannot list"), std::string::npos) << first.err;
+    auto uploaded = json::parse(first.out)["uploaded"].get<int>();
+    EXPECT_GT(uploaded, 0);
+    EXPECT_EQ(requests(), (std::map<std::string, int>{{"GET list", 1}, {"PUT narinfo", uploaded}}));
+
+    // zlib is in the bucket now: the next push lists it and stops there.
+    auto curl = instantiate("curl");
+    auto second = push(to, {curl});
+    ASSERT_EQ(second.exitCode, 0) << second.err;
+    EXPECT_EQ(second.err.find("cannot list"), std::string::npos) << second.err;
+    auto more = json::parse(second.out)["uploaded"].get<int>();
+    EXPECT_EQ(requests(), (std::map<std::string, int>{{"GET list", 1}, {"PUT narinfo", more}}));
+    auto listed = runNix({"path-info", "--derivation", "--recursive", "--store", s3->endpoint() + "/cache", curl});
+    ASSERT_EQ(listed.exitCode, 0) << listed.err;
+    EXPECT_EQ(std::count(listed.out.begin(), listed.out.end(), '\n'), uploaded + more);
 }
