@@ -21,9 +21,9 @@
 # evolive signs (credentials S3RVER/S3RVER); curl signs too
 # (--aws-sigv4 "aws:amz:us-east-1:s3", x-amz-content-sha256: UNSIGNED-PAYLOAD)
 # so that the ceiling costs the server the same signature checks per PUT as
-# evolive's requests. The ceiling counts PUTs only: evolive also sends a
-# HEAD per path of the closure (to find what is already there), which is
-# part of its time. One --parallel-max, 16, by default: the server handles
+# evolive's requests. The ceiling counts PUTs only: evolive also lists the
+# bucket's narinfos once (to find what is already there), which is part of
+# its time. One --parallel-max, 16, by default: the server handles
 # requests on one thread, so a few connections keep it busy; at n=2000,
 # 4, 8, 16, 32 and 64 took 8-21 s on a busy 2-core machine, with no value
 # better than the others beyond the noise, and the best of several noisy
