@@ -18,3 +18,13 @@ start_nix_daemon() {
   echo "bench: nix-daemon did not start (see $work/daemon.log)" >&2
   exit 1
 }
+
+# closure_drvs N SALT: evaluates the synthetic workload (n = N, light work,
+# no errors) into $work/drvs (one .drv a line) and reads every file of their
+# closures once, so that no tool measured after pays for a cold page cache.
+closure_drvs() {
+  "$bin/evolive-eval-jobs" --workers 2 --arg n "$1" --arg work 10 --arg errors false --argstr salt "$2" \
+    "$root/bench/workloads/synthetic.nix" 2>/dev/null | grep -o '"drvPath":"[^"]*"' | cut -d'"' -f4 >"$work/drvs"
+  mapfile -t drvs <"$work/drvs"
+  nix-store --query --requisites "${drvs[@]}" | xargs cat >/dev/null
+}

@@ -26,13 +26,8 @@ start_nix_daemon
 : >"$work/evolive" ; : >"$work/nix" ; : >"$work/again"
 for rep in $(seq 1 "$repeat"); do
   salt="bench-push-$(date +%s%N)-$rep"
-  "$bin/evolive-eval-jobs" --workers 2 --arg n "$n" --arg work 10 --arg errors false --argstr salt "$salt" \
-    "$root/bench/workloads/synthetic.nix" 2>/dev/null | grep -o '"drvPath":"[^"]*"' | cut -d'"' -f4 >"$work/drvs"
-  echo "bench: repeat $rep: $(wc -l <"$work/drvs") derivations" >&2
-  # Both tools read the same files: read them once first, so that neither
-  # pays for a cold page cache (the first one would, otherwise).
-  mapfile -t drvs <"$work/drvs"
-  nix-store --query --requisites "${drvs[@]}" | xargs cat >/dev/null
+  closure_drvs "$n" "$salt"
+  echo "bench: repeat $rep: ${#drvs[@]} derivations" >&2
   seconds "$bin/evolive" push --to "$work/evolive-$rep" --compression "$compression" --daemon-socket "$socket" \
     <"$work/drvs" >>"$work/evolive"
   seconds "$bin/evolive" push --to "$work/evolive-$rep" --compression "$compression" --daemon-socket "$socket" \

@@ -73,13 +73,8 @@ for p in $parallel; do : >"$work/ceiling-$p"; done
 for rep in $(seq 1 "$repeat"); do
   id="$(date +%s%N)-$rep"
   salt="bench-push-s3-$id"
-  "$bin/evolive-eval-jobs" --workers 2 --arg n "$n" --arg work 10 --arg errors false --argstr salt "$salt" \
-    "$root/bench/workloads/synthetic.nix" 2>/dev/null | grep -o '"drvPath":"[^"]*"' | cut -d'"' -f4 >"$work/drvs"
-  echo "bench: repeat $rep: $(wc -l <"$work/drvs") derivations" >&2
-  # Both tools read the same files: read them once first, so that neither
-  # pays for a cold page cache.
-  mapfile -t drvs <"$work/drvs"
-  nix-store --query --requisites "${drvs[@]}" | xargs cat >/dev/null
+  closure_drvs "$n" "$salt"
+  echo "bench: repeat $rep: ${#drvs[@]} derivations" >&2
 
   # evolive, signed, into an empty bucket.
   start_s3 "$work/s3-evolive" "evolive-$id"
