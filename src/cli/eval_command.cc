@@ -131,7 +131,7 @@ int runEvalCommand(EvalCommandOptions & o)
         };
     }
     bool ok = runEvaluation(jobset, settings, [&](const json & message) {
-        std::cout << message.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+        std::cout << jsonLine(message) << '\n';
         auto type = message.value("type", "");
         if (type != "job") std::cout.flush();
         if (showProgress && (type == "finished" || type == "failed")) std::fprintf(stderr, "\r\033[K");

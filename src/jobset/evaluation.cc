@@ -129,15 +129,6 @@ std::vector<results::Cell> resultRow(const json & job)
     return row;
 }
 
-std::string isoTime(std::chrono::system_clock::time_point t)
-{
-    auto seconds = std::chrono::system_clock::to_time_t(t);
-    struct tm tm;
-    gmtime_r(&seconds, &tm);
-    char buf[32];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 std::string machineId()
 {
@@ -178,6 +169,21 @@ std::string jobLineFromRow(const std::vector<std::string> & columns, const std::
     }
     if (!extra.empty()) line += extra + ",";
     return line + "\"type\":\"job\"}";
+}
+
+std::string isoTime(std::chrono::system_clock::time_point t)
+{
+    auto seconds = std::chrono::system_clock::to_time_t(t);
+    struct tm tm;
+    gmtime_r(&seconds, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string jsonLine(const json & message)
+{
+    return message.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string defaultStateDir()

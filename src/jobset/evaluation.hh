@@ -39,6 +39,13 @@ struct EvaluationSettings
 std::vector<std::string> evaluatorArguments(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs,
                                             const std::string & expressionFile);
 
+// A time as the stream and the result metadata write it: 2026-11-29T14:05:56Z.
+std::string isoTime(std::chrono::system_clock::time_point t);
+
+// One message of the stream as its line's text (without the newline):
+// compact, with invalid UTF-8 replaced rather than an exception.
+std::string jsonLine(const nlohmann::json & message);
+
 // Where mirrors, logs and results go when no state directory is given:
 // $EVOLIVE_STATE_DIR, else $XDG_STATE_HOME/evolive, else ~/.local/state/evolive.
 std::string defaultStateDir();

@@ -227,9 +227,7 @@ void Api::jobs(Connection & c, const std::string & fingerprint)
     bool connected = true;
     results::readParquet(*path, [&](auto & columns, auto & row) {
         if (!connected) return;
-        auto job = jobFromRow(columns, row);
-        job["type"] = "job";
-        pending += job.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+        pending += jobLineFromRow(columns, row) + "\n";
         if (pending.size() > 256 * 1024) {
             connected = c.writeChunk(pending);
             pending.clear();

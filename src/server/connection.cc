@@ -29,7 +29,7 @@ bool Connection::respond(http::status status, const std::string & contentType, s
 
 bool Connection::respond(http::status status, const nlohmann::json & body)
 {
-    return respond(status, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    return respond(status, "application/json", jsonLine(body) + "\n");
 }
 
 bool Connection::startStream(const std::string & contentType)

@@ -25,21 +25,10 @@ struct EvaluationService::Record
 
 namespace {
 
-std::string isoTime(SystemClock::time_point t)
-{
-    if (t == SystemClock::time_point()) return "";
-    auto seconds = SystemClock::to_time_t(t);
-    struct tm tm;
-    gmtime_r(&seconds, &tm);
-    char buf[32];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 std::shared_ptr<EvaluationLog> logOf(const std::vector<json> & messages)
 {
     auto log = std::make_shared<EvaluationLog>();
-    for (auto & m : messages) log->append(m.dump(), false);
+    for (auto & m : messages) log->append(jsonLine(m), false);
     log->close();
     return log;
 }
@@ -130,7 +119,7 @@ void EvaluationService::replayThread(std::shared_ptr<Evaluation> evaluation, std
         [&](const json & m) {
             log->appendJobs(std::move(jobs));
             jobs.clear();
-            log->append(m.dump(-1, ' ', false, json::error_handler_t::replace), m["type"] == "job");
+            log->append(jsonLine(m), m["type"] == "job");
         },
         [&](const std::string & line) {
             jobs.push_back(line);
@@ -162,7 +151,7 @@ Emit EvaluationService::recorder(Record & record)
             std::lock_guard lock(mutex_);
             record.status = "finished";
         }
-        record.log->append(message.dump(-1, ' ', false, json::error_handler_t::replace), type == "job");
+        record.log->append(jsonLine(message), type == "job");
     };
 }
 

@@ -63,7 +63,7 @@ void Api::pushSocket(Connection & c, const Request & request)
             auto answer = socket.got_text()
                               ? answerTo(beast::buffers_to_string(buffer.data()), push_, pushedHere, metrics_)
                               : json{{"error", "send text messages (JSON), not binary ones"}};
-            auto text = answer.dump(-1, ' ', false, json::error_handler_t::replace);
+            auto text = jsonLine(answer);
             socket.text(true);
             if (connection.await([&](auto handler) { socket.async_write(net::buffer(text), handler); })) return;
         }
