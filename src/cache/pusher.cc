@@ -163,8 +163,8 @@ std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & root
     listOnce();
     Walk w;
     for (auto & r : roots) {
-        if (r.rfind("/nix/store/", 0) != 0 || r.find('/', 11) != std::string::npos || r.size() < 11 + 33)
-            throw std::runtime_error("'" + r + "' is not a store path");
+        if (auto why = nix::whyNotStorePath(r); !why.empty())
+            throw std::runtime_error("'" + r + "' is not a store path: " + why);
         if (w.seen.insert(r).second) w.todo.push_back(r);
     }
     {

@@ -35,10 +35,12 @@ Sha256 fromBase16(std::string_view hex)
     return out;
 }
 
+const std::string nixBase32Chars = "0123456789abcdfghijklmnpqrsvwxyz";
+
 // As Nix's printHash32: 5-bit groups taken from the end, no padding.
 std::string toNixBase32(const Sha256 & hash)
 {
-    static const char * chars = "0123456789abcdfghijklmnpqrsvwxyz";
+    const auto & chars = nixBase32Chars;
     size_t size = hash.size();
     size_t len = (size * 8 - 1) / 5 + 1;
     std::string out;

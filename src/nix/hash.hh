@@ -36,6 +36,8 @@ std::string toBase16(const Sha256 & hash);
 std::string sha256Hex(std::string_view data);
 Sha256 fromBase16(std::string_view hex);    // throws std::invalid_argument
 std::string toNixBase32(const Sha256 & hash);
+// The characters of Nix's base32, in order.
+extern const std::string nixBase32Chars;
 std::string toBase64(std::string_view bytes);
 std::string fromBase64(std::string_view text); // throws std::invalid_argument
 

@@ -1,5 +1,7 @@
 #include "narinfo.hh"
 
+#include "hash.hh"
+
 #include <stdexcept>
 
 namespace evolive::nix {
@@ -15,6 +17,17 @@ std::string hashPart(const std::string & storePath)
     auto base = baseName(storePath);
     if (base.size() < 33 || base[32] != '-') throw std::invalid_argument("not a store path: " + storePath);
     return base.substr(0, 32);
+}
+
+std::string whyNotStorePath(const std::string & path)
+{
+    static const std::string store = "/nix/store/";
+    if (path.rfind(store, 0) != 0) return "not in the Nix store (" + store + ")";
+    auto base = path.substr(store.size());
+    if (base.find('/') != std::string::npos) return "it names a file inside a store path";
+    if (base.size() < 34 || base[32] != '-' || base.find_first_not_of(nixBase32Chars) < 32)
+        return "no 32-character nix-base32 hash followed by '-'";
+    return "";
 }
 
 std::string NarInfo::fingerprint() const

@@ -35,4 +35,8 @@ struct NarInfo
 std::string hashPart(const std::string & storePath);
 std::string baseName(const std::string & storePath);
 
+// Why `path` is not a store path, /nix/store/<32 nix-base32 characters>-<name>
+// ("" when it is one): checked before any daemon or cache is asked.
+std::string whyNotStorePath(const std::string & path);
+
 } // namespace evolive::nix

@@ -1,18 +1,15 @@
 #include "push_service.hh"
 
+#include "narinfo.hh"
+
 #include <chrono>
 
 namespace evolive::server {
 
 std::string notADrvPath(const std::string & path)
 {
-    static const std::string store = "/nix/store/";
-    static const std::string nix32 = "0123456789abcdfghijklmnpqrsvwxyz";
-    if (path.rfind(store, 0) != 0) return "not in the Nix store (" + store + ")";
-    auto base = path.substr(store.size());
-    if (base.find('/') != std::string::npos) return "not a store path (it names a file inside one)";
-    if (base.size() < 34 || base[32] != '-' || base.find_first_not_of(nix32) < 32) return "not a store path";
-    if (base.size() < 5 || base.compare(base.size() - 4, 4, ".drv") != 0) return "not a .drv path";
+    if (auto why = nix::whyNotStorePath(path); !why.empty()) return "not a store path: " + why;
+    if (!path.ends_with(".drv")) return "not a .drv path";
     return "";
 }
 
