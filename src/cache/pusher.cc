@@ -32,6 +32,7 @@ struct Pusher::Schedule
     size_t awaiting = 0;                         // paths another push uploads
     std::exception_ptr failure;
     PushSummary summary;
+    PushProgress * progress = nullptr;
     std::condition_variable changed;
 };
 
@@ -55,6 +56,7 @@ struct Pusher::Walk
     std::vector<std::string> present;
     std::exception_ptr failure;
     std::vector<std::thread> threads;
+    PushProgress * progress = nullptr;
 };
 
 Pusher::Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
@@ -135,6 +137,7 @@ void Pusher::check(Walk & w)
             error = std::current_exception();
         }
 
+        if (w.progress && !error) ++w.progress->checked;
         lock.lock();
         --w.busy;
         size_t queued = 0;
@@ -158,10 +161,12 @@ void Pusher::check(Walk & w)
     }
 }
 
-std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & roots, std::vector<std::string> & present)
+std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & roots, std::vector<std::string> & present,
+                                           PushProgress * progress)
 {
     listOnce();
     Walk w;
+    w.progress = progress;
     for (auto & r : roots) {
         if (auto why = nix::whyNotStorePath(r); !why.empty())
             throw std::runtime_error("'" + r + "' is not a store path: " + why);
@@ -196,6 +201,10 @@ std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & root
         order.push_back(info);
     };
     for (auto & [path, _] : infos) visit(path);
+    if (progress) {
+        progress->missing = order.size();
+        progress->walked = true;
+    }
     return order;
 }
 
@@ -241,6 +250,7 @@ std::pair<uint64_t, uint64_t> Pusher::upload(const nix::PathInfo & info)
 
 void Pusher::arrived(Schedule & s, size_t i)
 {
+    if (s.progress) ++s.progress->done;
     for (auto d : s.dependents[i])
         if (--s.waitingOn[d] == 0) s.ready.push_back(d);
 }
@@ -291,6 +301,7 @@ void Pusher::work(Schedule & s)
                 s.summary.uploaded.push_back(path);
                 s.summary.narBytes += sizes->first;
                 s.summary.fileBytes += sizes->second;
+                if (s.progress) s.progress->fileBytes += sizes->second;
             } else {
                 s.summary.present.push_back(path);
             }
@@ -311,7 +322,7 @@ void Pusher::work(Schedule & s)
     }
 }
 
-PushSummary Pusher::push(const std::vector<std::string> & roots)
+PushSummary Pusher::push(const std::vector<std::string> & roots, PushProgress * progress)
 {
     FifoSemaphore::Hold turn(closureTurns_);
     {
@@ -328,7 +339,8 @@ PushSummary Pusher::push(const std::vector<std::string> & roots)
         }
     } leave{*this};
     Schedule s;
-    s.order = missing(roots, s.summary.present);
+    s.progress = progress;
+    s.order = missing(roots, s.summary.present, progress);
     std::map<std::string, size_t> index;
     for (size_t i = 0; i < s.order.size(); ++i) index.emplace(s.order[i].path, i);
     s.waitingOn.resize(s.order.size());

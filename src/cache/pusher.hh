@@ -22,6 +22,7 @@
 #include "fifo_semaphore.hh"
 #include "signing_key.hh"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,6 +73,17 @@ struct PushSummary
     uint64_t fileBytes = 0; // compressed, as stored
 };
 
+// How far one push has come, for its caller to show while it runs (read
+// from any thread).
+struct PushProgress
+{
+    std::atomic<size_t> checked{0};    // closure paths checked (in the cache, else with the daemon)
+    std::atomic<bool> walked{false};   // the walk is done: `missing` is known
+    std::atomic<size_t> missing{0};    // paths to upload or to wait for
+    std::atomic<size_t> done{0};       // of those, in the cache now
+    std::atomic<uint64_t> fileBytes{0}; // uploaded by this push, compressed
+};
+
 // What a Pusher is doing now (for metrics, and for tests to wait on).
 struct PusherLoad
 {
@@ -107,7 +119,8 @@ public:
     // calling thread and threads started as the walk widens); each path is
     // checked once. Borrows a daemon connection per query, and does not
     // wait for a push's turn.
-    std::vector<nix::PathInfo> missing(const std::vector<std::string> & roots, std::vector<std::string> & present);
+    std::vector<nix::PathInfo> missing(const std::vector<std::string> & roots, std::vector<std::string> & present,
+                                       PushProgress * progress = nullptr);
 
     // Pushes the closure of `roots`, once its turn comes. A path that
     // another push is uploading is not uploaded again: this push waits for
@@ -116,7 +129,8 @@ public:
     // the same error (a later push tries the path again). Throws on the
     // first failure, after this push's uploads under way have finished;
     // what was uploaded stays valid (its references are all there).
-    PushSummary push(const std::vector<std::string> & roots);
+    // `progress`, when given, is kept up to date while the push runs.
+    PushSummary push(const std::vector<std::string> & roots, PushProgress * progress = nullptr);
 
     PusherLoad load();
 

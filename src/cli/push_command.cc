@@ -3,9 +3,15 @@
 #include "push_session.hh"
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <iostream>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <unistd.h>
 
 namespace evolive {
 
@@ -16,6 +22,51 @@ struct PushOptions
     std::vector<std::string> drvs;
     cache::PushSettings push;
     bool json = false;
+    bool progress = false;
+    bool noProgress = false;
+};
+
+// Shows a push's progress on one line of stderr, five times a second, until
+// destroyed, which draws the last state once more and clears the line.
+class ProgressLine
+{
+public:
+    explicit ProgressLine(const cache::PushProgress & p) : progress_(p), thread_([this] { run(); }) {}
+    ~ProgressLine()
+    {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        stopped_.notify_one();
+        thread_.join();
+        draw();
+        std::fprintf(stderr, "\r\033[K");
+    }
+
+private:
+    void run()
+    {
+        std::unique_lock lock(mutex_);
+        while (!stopped_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stop_; })) draw();
+    }
+
+    void draw()
+    {
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+        if (!progress_.walked)
+            std::fprintf(stderr, "\rchecking the closure: %zu paths   ", progress_.checked.load());
+        else
+            std::fprintf(stderr, "\ruploading: %zu of %zu paths, %.1f MiB, %.0f s   ", progress_.done.load(),
+                         progress_.missing.load(), progress_.fileBytes / 1048576.0, secs);
+    }
+
+    const cache::PushProgress & progress_;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    std::mutex mutex_;
+    std::condition_variable stopped_;
+    bool stop_ = false;
+    std::thread thread_; // last: started once the rest is ready
 };
 
 int runPush(PushOptions & o)
@@ -32,7 +83,13 @@ int runPush(PushOptions & o)
     try {
         auto started = std::chrono::steady_clock::now();
         cache::PushSession session(o.push);
-        auto summary = session.pusher().push(o.drvs);
+        cache::PushProgress progress;
+        cache::PushSummary summary;
+        {
+            std::optional<ProgressLine> line;
+            if (o.progress || (!o.noProgress && isatty(2))) line.emplace(progress);
+            summary = session.pusher().push(o.drvs, &progress);
+        }
         auto target = session.cache().describe();
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         if (o.json) {
@@ -78,6 +135,8 @@ void addPushCommand(CLI::App & app)
                     "paths of a closure checked at once (in the cache, then with the daemon) (default 16)")
         ->check(CLI::PositiveNumber);
     cmd->add_flag("--json", o->json, "print the summary as JSON");
+    cmd->add_flag("--progress", o->progress, "show progress on stderr (default: when stderr is a terminal)");
+    cmd->add_flag("--no-progress", o->noProgress, "never show progress");
     cmd->callback([o]() { throw CLI::RuntimeError(runPush(*o)); });
 }
 

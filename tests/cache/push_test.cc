@@ -173,6 +173,21 @@ TEST_F(Push, ClosureIsReadableByNixAndNotUploadedTwice)
     EXPECT_EQ(json::parse(second.out)["present"], 2);
 }
 
+TEST_F(Push, ShowsProgressOnATerminalOrWhenAsked)
+{
+    // Not a terminal (runCommand reads a pipe): no progress unless asked.
+    auto quiet = push({instantiate("zlib")});
+    ASSERT_EQ(quiet.exitCode, 0) << quiet.err;
+    EXPECT_EQ(quiet.err, "");
+
+    auto shown = push({instantiate("curl")}, {"--progress"});
+    ASSERT_EQ(shown.exitCode, 0) << shown.err;
+    // zlib is present now: openssl and curl are left, and the line is
+    // cleared at the end.
+    EXPECT_NE(shown.err.find("uploading: 2 of 2 paths"), std::string::npos) << shown.err;
+    EXPECT_TRUE(shown.err.ends_with("\r\033[K")) << shown.err;
+}
+
 TEST_F(Push, SignaturesVerifyWithTheRightKeyOnly)
 {
     // A built output is not content-addressed, so Nix checks its signature.
@@ -211,8 +226,9 @@ TEST_F(Push, BadPathsGetClearErrors)
     EXPECT_EQ(noDaemon.exitCode, 1);
     EXPECT_NE(noDaemon.err.find("cannot connect to the Nix daemon"), std::string::npos) << noDaemon.err;
     // Nothing half-written: no narinfo without its NAR.
-    if (fs::exists(cache))
+    if (fs::exists(cache)) {
         for (auto & e : fs::directory_iterator(cache)) EXPECT_NE(e.path().extension(), ".narinfo");
+    }
 }
 
 TEST_F(Push, EvaluationPushesEachJobAsItIsFound)
@@ -354,8 +370,9 @@ TEST_F(Push, AKilledPushLeavesAConsistentCacheAndTheNextOneCompletesIt)
             if (e.path().extension() != ".narinfo") continue;
             ++narinfos;
             std::istringstream lines(readFile(e.path()));
-            for (std::string l; std::getline(lines, l);)
-                if (l.rfind("URL: ", 0) == 0) EXPECT_TRUE(fs::exists(cache + "/" + l.substr(5))) << e.path();
+            for (std::string l; std::getline(lines, l);) {
+                if (l.rfind("URL: ", 0) == 0) { EXPECT_TRUE(fs::exists(cache + "/" + l.substr(5))) << e.path(); }
+            }
         }
         return narinfos;
     };
