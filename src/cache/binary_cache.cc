@@ -5,6 +5,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <unistd.h>
 
@@ -41,7 +43,15 @@ std::optional<std::vector<std::string>> DirectoryCache::narinfoKeys(size_t limit
     return keys;
 }
 
-void DirectoryCache::put(const std::string & key, std::string_view data, const std::string &)
+void BinaryCache::putFile(const std::string & key, const std::string & path, const std::string & contentType)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in && !in.eof()) throw std::runtime_error("cannot read " + path + ": " + strerror(errno));
+    put(key, data, contentType);
+}
+
+void DirectoryCache::install(const std::string & key, const std::function<void(int fd, const std::string & tmp)> & write)
 {
     // A temporary file renamed into place: a reader (or a crash) never
     // sees a partial file under `key`.
@@ -50,16 +60,12 @@ void DirectoryCache::put(const std::string & key, std::string_view data, const s
     auto tmp = target + ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
     int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) throw std::runtime_error("cannot write " + tmp + ": " + strerror(errno));
-    size_t done = 0;
-    while (done < data.size()) {
-        ssize_t n = write(fd, data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            close(fd);
-            unlink(tmp.c_str());
-            throw std::runtime_error("cannot write " + tmp + ": " + strerror(errno));
-        }
-        done += n;
+    try {
+        write(fd, tmp);
+    } catch (...) {
+        close(fd);
+        unlink(tmp.c_str());
+        throw;
     }
     // No fsync, as Nix's own file:// caches: renaming makes the file appear
     // whole to readers and survives the process being killed; surviving a
@@ -73,6 +79,38 @@ void DirectoryCache::put(const std::string & key, std::string_view data, const s
         unlink(tmp.c_str());
         throw std::runtime_error("cannot rename " + tmp + ": " + strerror(errno));
     }
+}
+
+void DirectoryCache::put(const std::string & key, std::string_view data, const std::string &)
+{
+    install(key, [&](int fd, const std::string & tmp) {
+        size_t done = 0;
+        while (done < data.size()) {
+            ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw std::runtime_error("cannot write " + tmp + ": " + strerror(errno));
+            done += n;
+        }
+    });
+}
+
+void DirectoryCache::putFile(const std::string & key, const std::string & path, const std::string &)
+{
+    int from = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (from < 0) throw std::runtime_error("cannot read " + path + ": " + strerror(errno));
+    struct Close
+    {
+        int fd;
+        ~Close() { close(fd); }
+    } closeFrom{from};
+    install(key, [&](int fd, const std::string & tmp) {
+        while (true) {
+            ssize_t n = copy_file_range(from, nullptr, fd, nullptr, 1 << 30, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw std::runtime_error("cannot copy " + path + " to " + tmp + ": " + strerror(errno));
+            if (n == 0) return;
+        }
+    });
 }
 
 } // namespace evolive::cache

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,10 @@ public:
     virtual bool exists(const std::string & key) = 0;
     // Writes `data` under `key` so that a reader sees all of it or nothing.
     virtual void put(const std::string & key, std::string_view data, const std::string & contentType) = 0;
+    // Writes the file at `path` under `key`, as put() does, without holding
+    // all of it in memory where the backend can; this default reads it
+    // whole and calls put().
+    virtual void putFile(const std::string & key, const std::string & path, const std::string & contentType);
     virtual std::string describe() const = 0;
     // The `<hash>.narinfo` keys at the cache's top level, in any order; or
     // nullopt when there are more than `limit` of them, or the backend
@@ -34,10 +39,15 @@ public:
     explicit DirectoryCache(std::string root);
     bool exists(const std::string & key) override;
     void put(const std::string & key, std::string_view data, const std::string & contentType) override;
+    // Copies the file in the kernel (copy_file_range), then renames.
+    void putFile(const std::string & key, const std::string & path, const std::string & contentType) override;
     std::string describe() const override { return "file://" + root_; }
     std::optional<std::vector<std::string>> narinfoKeys(size_t limit) override;
 
 private:
+    // Creates a temporary file beside `key`, lets `write` fill it, and
+    // renames it to `key`; removes it when anything fails.
+    void install(const std::string & key, const std::function<void(int fd, const std::string & tmp)> & write);
     std::string root_;
 };
 

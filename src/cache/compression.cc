@@ -38,4 +38,77 @@ std::string compress(const std::string & method, std::string_view data)
     return out;
 }
 
+// One of the two libraries' streams, or none: a pass-through.
+struct Compressor::State
+{
+    std::string method;
+    std::function<void(std::string_view)> sink;
+    ZSTD_CCtx * zstd = nullptr;
+    lzma_stream xz = LZMA_STREAM_INIT;
+    std::string buffer = std::string(1 << 17, '\0');
+
+    ~State()
+    {
+        if (zstd) ZSTD_freeCCtx(zstd);
+        lzma_end(&xz);
+    }
+
+    // Feeds `data` (empty when ending) through the encoder until it has
+    // taken all of it (and, when ending, written everything out).
+    void run(std::string_view data, bool end)
+    {
+        if (method == "zstd") {
+            ZSTD_inBuffer in{data.data(), data.size(), 0};
+            while (true) {
+                ZSTD_outBuffer out{buffer.data(), buffer.size(), 0};
+                size_t left = ZSTD_compressStream2(zstd, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
+                if (ZSTD_isError(left)) throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(left));
+                if (out.pos) sink({buffer.data(), out.pos});
+                if (end ? left == 0 : in.pos == in.size) return;
+            }
+        }
+        xz.next_in = (const uint8_t *) data.data();
+        xz.avail_in = data.size();
+        while (true) {
+            xz.next_out = (uint8_t *) buffer.data();
+            xz.avail_out = buffer.size();
+            lzma_ret r = lzma_code(&xz, end ? LZMA_FINISH : LZMA_RUN);
+            if (r != LZMA_OK && r != LZMA_STREAM_END) throw std::runtime_error("xz compression failed");
+            if (size_t n = buffer.size() - xz.avail_out) sink({buffer.data(), n});
+            if (end ? r == LZMA_STREAM_END : xz.avail_in == 0) return;
+        }
+    }
+};
+
+Compressor::Compressor(const std::string & method, std::function<void(std::string_view)> sink)
+    : state_(std::make_unique<State>())
+{
+    checkCompression(method);
+    state_->method = method;
+    state_->sink = std::move(sink);
+    if (method == "zstd") {
+        // Level 3, as compress() uses.
+        state_->zstd = ZSTD_createCCtx();
+        if (!state_->zstd || ZSTD_isError(ZSTD_CCtx_setParameter(state_->zstd, ZSTD_c_compressionLevel, 3)))
+            throw std::runtime_error("zstd: cannot create a compression context");
+    } else if (method == "xz") {
+        if (lzma_easy_encoder(&state_->xz, 6, LZMA_CHECK_CRC64) != LZMA_OK)
+            throw std::runtime_error("xz: cannot create an encoder");
+    }
+}
+
+Compressor::~Compressor() = default;
+
+void Compressor::add(std::string_view data)
+{
+    if (data.empty()) return;
+    if (state_->method == "none") return state_->sink(data);
+    state_->run(data, false);
+}
+
+void Compressor::finish()
+{
+    if (state_->method != "none") state_->run({}, true);
+}
+
 } // namespace evolive::cache

@@ -6,6 +6,12 @@
 #include "narinfo.hh"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <unistd.h>
+#include <utility>
 #include <cstdio>
 #include <condition_variable>
 #include <deque>
@@ -208,24 +214,92 @@ std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & root
     return order;
 }
 
+namespace {
+
+// NARs up to this size are built and compressed in memory (fast for the
+// many small .drv files); larger ones (big sources) stream through the
+// compressor into a temporary file, so that memory does not grow with the
+// size of the paths pushed.
+constexpr uint64_t inMemoryNarLimit = 16u << 20;
+
+// A temporary file in $TMPDIR (else /tmp), removed when destroyed.
+class SpoolFile
+{
+public:
+    SpoolFile()
+    {
+        path_ = (std::filesystem::temp_directory_path() / "evolive-nar-XXXXXX").string();
+        fd_ = mkostemp(path_.data(), O_CLOEXEC);
+        if (fd_ < 0) throw std::runtime_error("cannot create a temporary file " + path_ + ": " + strerror(errno));
+    }
+    ~SpoolFile()
+    {
+        if (fd_ >= 0) ::close(fd_);
+        unlink(path_.c_str());
+    }
+    SpoolFile(const SpoolFile &) = delete;
+    SpoolFile & operator=(const SpoolFile &) = delete;
+
+    void write(std::string_view data)
+    {
+        while (!data.empty()) {
+            ssize_t n = ::write(fd_, data.data(), data.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw std::runtime_error("cannot write " + path_ + ": " + strerror(errno));
+            data.remove_prefix(n);
+        }
+    }
+    void close()
+    {
+        int fd = std::exchange(fd_, -1);
+        if (::close(fd) != 0) throw std::runtime_error("cannot write " + path_ + ": " + strerror(errno));
+    }
+    const std::string & path() const { return path_; }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+};
+
+} // namespace
+
 std::pair<uint64_t, uint64_t> Pusher::upload(const nix::PathInfo & info)
 {
-    std::string nar;
-    nix::Sha256Sink narHasher;
-    nix::writeNar(info.path, [&](std::string_view data) {
-        nar.append(data);
-        narHasher(data);
-    });
+    nix::Sha256Sink narHasher, fileHasher;
+    uint64_t narSize = 0, fileSize = 0;
+    std::string file;                // the compressed NAR, when in memory,
+    std::optional<SpoolFile> spool; // or else in a temporary file
+    if (info.narSize <= inMemoryNarLimit) {
+        std::string nar;
+        nix::writeNar(info.path, [&](std::string_view data) {
+            nar.append(data);
+            narHasher(data);
+        });
+        narSize = nar.size();
+        file = compress(compression_, nar);
+        fileHasher(file);
+        fileSize = file.size();
+    } else {
+        spool.emplace();
+        Compressor compressor(compression_, [&](std::string_view out) {
+            spool->write(out);
+            fileHasher(out);
+            fileSize += out.size();
+        });
+        nix::writeNar(info.path, [&](std::string_view data) {
+            narHasher(data);
+            narSize += data.size();
+            compressor.add(data);
+        });
+        compressor.finish();
+        spool->close();
+    }
     auto narHash = narHasher.finish();
     // What we serialised must be what the store registered, or we would
     // publish a NAR that no client can verify.
-    if (nar.size() != info.narSize || nix::toBase16(narHash) != info.narHash)
+    if (narSize != info.narSize || nix::toBase16(narHash) != info.narHash)
         throw std::runtime_error("'" + info.path + "' does not match its registered NAR hash and size " +
                                  "(it was modified on disk); not uploaded");
-
-    auto file = compress(compression_, nar);
-    nix::Sha256Sink fileHasher;
-    fileHasher(file);
     auto fileHash = nix::toNixBase32(fileHasher.finish());
 
     nix::NarInfo narinfo;
@@ -233,19 +307,22 @@ std::pair<uint64_t, uint64_t> Pusher::upload(const nix::PathInfo & info)
     narinfo.url = "nar/" + fileHash + ".nar" + compressionExtension(compression_);
     narinfo.compression = compression_;
     narinfo.fileHash = "sha256:" + fileHash;
-    narinfo.fileSize = file.size();
+    narinfo.fileSize = fileSize;
     narinfo.narHash = "sha256:" + nix::toNixBase32(narHash);
-    narinfo.narSize = nar.size();
+    narinfo.narSize = narSize;
     narinfo.references = info.references;
     narinfo.deriver = info.deriver;
     narinfo.ca = info.ca;
     if (key_) narinfo.sign(*key_);
 
     // The NAR first: a reader never sees a narinfo whose NAR is missing.
-    cache_.put(narinfo.url, file, "application/x-nix-nar");
+    if (spool)
+        cache_.putFile(narinfo.url, spool->path(), "application/x-nix-nar");
+    else
+        cache_.put(narinfo.url, file, "application/x-nix-nar");
     cache_.put(nix::hashPart(info.path) + ".narinfo", narinfo.render(), "text/x-nix-narinfo");
     presence_.remember(info.path);
-    return {nar.size(), file.size()};
+    return {narSize, fileSize};
 }
 
 void Pusher::arrived(Schedule & s, size_t i)

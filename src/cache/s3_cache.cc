@@ -2,6 +2,7 @@
 
 #include "hash.hh"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
@@ -367,8 +369,29 @@ bool S3Cache::exists(const std::string & key)
 void S3Cache::put(const std::string & key, std::string_view data, const std::string & contentType)
 {
     // An S3 PUT is atomic: the object appears whole or not at all.
-    if (data.size() > location_.multipartThreshold) return putMultipart(key, data, contentType);
+    if (data.size() > location_.multipartThreshold)
+        return putMultipart(
+            key, data.size(), [&](uint64_t offset, size_t length) { return std::string(data.substr(offset, length)); },
+            contentType);
     request("PUT", key, "", data, contentType);
+}
+
+void S3Cache::putFile(const std::string & key, const std::string & path, const std::string & contentType)
+{
+    std::unique_ptr<std::FILE, int (*)(std::FILE *)> file(std::fopen(path.c_str(), "rbe"), std::fclose);
+    if (!file) throw S3Error("cannot read " + path + ": " + strerror(errno));
+    struct stat st;
+    if (fstat(fileno(file.get()), &st) != 0) throw S3Error("cannot read " + path + ": " + strerror(errno));
+    auto read = [&](uint64_t offset, size_t length) {
+        std::string chunk(length, '\0');
+        errno = 0;
+        if (pread(fileno(file.get()), chunk.data(), length, (off_t) offset) != (ssize_t) length)
+            throw S3Error("cannot read " + path + ": " + (errno ? strerror(errno) : "it is shorter than it was"));
+        return chunk;
+    };
+    if ((uint64_t) st.st_size > location_.multipartThreshold)
+        return putMultipart(key, st.st_size, read, contentType);
+    request("PUT", key, "", read(0, st.st_size), contentType);
 }
 
 bool S3Cache::get(const std::string & key, const std::string & path)
@@ -446,7 +469,9 @@ std::vector<S3Object> S3Cache::list(const std::string & prefix, size_t limit, co
     return objects;
 }
 
-void S3Cache::putMultipart(const std::string & key, std::string_view data, const std::string & contentType)
+void S3Cache::putMultipart(const std::string & key, uint64_t size,
+                           const std::function<std::string(uint64_t offset, size_t length)> & part,
+                           const std::string & contentType)
 {
     auto started = request("POST", key, "uploads=", {}, contentType);
     auto uploadId = xmlField(started.body, "UploadId");
@@ -456,11 +481,11 @@ void S3Cache::putMultipart(const std::string & key, std::string_view data, const
     curl_free(escaped);
     try {
         std::string complete = "<CompleteMultipartUpload>";
-        int part = 1;
-        for (size_t offset = 0; offset < data.size(); offset += location_.partSize, ++part) {
-            auto chunk = data.substr(offset, location_.partSize);
-            auto r = request("PUT", key, "partNumber=" + std::to_string(part) + "&uploadId=" + id, chunk, "");
-            complete += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + r.headers["etag"] +
+        int number = 1;
+        for (uint64_t offset = 0; offset < size; offset += location_.partSize, ++number) {
+            auto chunk = part(offset, std::min<uint64_t>(location_.partSize, size - offset));
+            auto r = request("PUT", key, "partNumber=" + std::to_string(number) + "&uploadId=" + id, chunk, "");
+            complete += "<Part><PartNumber>" + std::to_string(number) + "</PartNumber><ETag>" + r.headers["etag"] +
                         "</ETag></Part>";
         }
         complete += "</CompleteMultipartUpload>";

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -75,6 +76,9 @@ public:
 
     bool exists(const std::string & key) override;
     void put(const std::string & key, std::string_view data, const std::string & contentType) override;
+    // Above the multipart threshold, reads and sends one part at a time;
+    // below it, as put().
+    void putFile(const std::string & key, const std::string & path, const std::string & contentType) override;
     std::string describe() const override;
     // One ListObjectsV2 of the bucket's root (delimiter `/`, so `nar/` is
     // not walked), a page of up to 1,000 keys per request.
@@ -104,7 +108,10 @@ private:
     // and GET). With `sink`, a 2xx answer's body goes there instead.
     Response request(const std::string & method, const std::string & key, const std::string & query,
                      std::string_view body, const std::string & contentType, std::FILE * sink = nullptr);
-    void putMultipart(const std::string & key, std::string_view data, const std::string & contentType);
+    // `size` bytes in parts of `partSize`, each got from `part(offset, length)`.
+    void putMultipart(const std::string & key, uint64_t size,
+                      const std::function<std::string(uint64_t offset, size_t length)> & part,
+                      const std::string & contentType);
 
     // One libcurl handle per concurrent request (a handle is not
     // thread-safe); idle ones are kept for their connections.

@@ -107,6 +107,26 @@ TEST_F(S3Push, CredentialsFromAProfileAndMultipartUploads)
     EXPECT_EQ(copy.exitCode, 0) << copy.err;
 }
 
+TEST_F(S3Push, LargePathsGoUpFromATemporaryFileWholeOrInParts)
+{
+    // Two paths too large to build in memory; compressed, about 8 MiB each:
+    // one PUT for the first, parts of 1 MiB read from the file for the second.
+    auto whole = addLargeFile(dir.path(), salt + "-whole");
+    auto parts = addLargeFile(dir.path(), salt + "-parts");
+    auto first = push(url(), {whole});
+    ASSERT_EQ(first.exitCode, 0) << first.err;
+    auto second = push(url("&multipart-threshold=1048576&part-size=1048576"), {parts});
+    ASSERT_EQ(second.exitCode, 0) << second.err;
+    for (auto & path : {whole, parts}) {
+        SCOPED_TRACE(path);
+        // nix checks the NAR's hash as it imports it.
+        auto root = dir.path() + "/other-store";
+        auto copy = runNix({"copy", "--from", s3->endpoint() + "/cache", "--to", "local?root=" + root, path});
+        ASSERT_EQ(copy.exitCode, 0) << copy.err;
+        EXPECT_TRUE(readFile(root + path) == readFile(path));
+    }
+}
+
 // 500s from the server: retried with backoff; when they do not stop, a
 // clear error and nothing in the bucket.
 TEST_F(S3Push, ServerErrorsAreRetriedThenReported)

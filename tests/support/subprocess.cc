@@ -159,6 +159,22 @@ std::string instantiateExample(const std::string & attr, const std::string & sal
     return firstLine(r.out);
 }
 
+std::string addLargeFile(const std::string & dir, const std::string & salt)
+{
+    std::string content;
+    std::mt19937_64 random(std::hash<std::string>{}(salt));
+    while (content.size() < (8u << 20)) {
+        uint64_t word = random();
+        content.append(reinterpret_cast<const char *>(&word), sizeof word);
+    }
+    content.append(16u << 20, 'e');
+    auto file = dir + "/large-" + salt;
+    std::ofstream(file, std::ios::binary) << content;
+    auto r = runCommand({"nix-store", "--add", file});
+    if (r.exitCode != 0) throw std::runtime_error("nix-store --add failed: " + r.err);
+    return firstLine(r.out);
+}
+
 S3Server::S3Server(const std::string & dir, const std::string & bucket)
 {
     process_ = std::make_unique<Subprocess>(

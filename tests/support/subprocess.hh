@@ -101,6 +101,11 @@ Completed runNix(const std::vector<std::string> & args);
 // The .drv of `attr` in examples/release.nix, with `salt`.
 std::string instantiateExample(const std::string & attr, const std::string & salt);
 
+// A store path (`nix-store --add`) of a file that is too large for the
+// pusher to build in memory (24 MiB: 8 random, salted by `salt`, then 16 of
+// one byte, so that compression has work), written under `dir` first.
+std::string addLargeFile(const std::string & dir, const std::string & salt);
+
 std::string firstLine(const std::string & s);
 
 // Reads a whole file.
