@@ -36,6 +36,8 @@ for rep in $(seq 1 "$repeat"); do
   # (20,800 of them fit within ARG_MAX).
   seconds env NIX_DAEMON_SOCKET_PATH="$socket" nix --extra-experimental-features nix-command copy --derivation \
     --to "file://$work/nix-$rep?compression=$compression" "${drvs[@]}" >>"$work/nix"
+  echo "bench: repeat $rep: evolive $(tail -1 "$work/evolive") s, again $(tail -1 "$work/again") s, nix copy $(tail -1 "$work/nix") s" >&2
+  rm -rf "$work/evolive-$rep" "$work/nix-$rep"
 done
 
 e=$(median <"$work/evolive"); x=$(median <"$work/nix"); a=$(median <"$work/again")
