@@ -194,6 +194,11 @@ std::string defaultStateDir()
     return "/var/lib/evolive";
 }
 
+std::string logPathFor(const std::string & stateDir, const std::string & fingerprint)
+{
+    return stateDir + "/logs/" + fingerprint + ".log";
+}
+
 std::string nixString(const std::string & s)
 {
     std::string out = "\"";
@@ -310,8 +315,8 @@ bool Evaluation::resolve(const Emit & emit)
         if (!jobset_.inputs.count(jobset_.expression.input))
             throw JobsetError("expression.input: no input named '" + jobset_.expression.input + "'");
         fingerprint_ = fingerprintOf(fingerprintDocument(jobset_, inputs_));
-        fs::create_directories(settings_.stateDir + "/logs");
-        logPath_ = settings_.stateDir + "/logs/" + fingerprint_ + ".log";
+        logPath_ = logPathFor(settings_.stateDir, fingerprint_);
+        fs::create_directories(fs::path(logPath_).parent_path());
         if (!settings_.force) stored_ = settings_.results->find(fingerprint_);
         resolveSeconds_ = secondsSince(started_);
         return true;

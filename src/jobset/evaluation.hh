@@ -50,6 +50,9 @@ std::string jsonLine(const nlohmann::json & message);
 // $EVOLIVE_STATE_DIR, else $XDG_STATE_HOME/evolive, else ~/.local/state/evolive.
 std::string defaultStateDir();
 
+// STATE/logs/<fingerprint>.log: an evaluation's log, kept beside its result.
+std::string logPathFor(const std::string & stateDir, const std::string & fingerprint);
+
 // A Nix string literal for `s`.
 std::string nixString(const std::string & s);
 

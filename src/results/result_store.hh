@@ -33,6 +33,9 @@ public:
     // The stored results, newest first, at most `limit`.
     virtual std::vector<StoredResult> recent(size_t limit) = 0;
     virtual std::string describe() const = 0;
+    // Throws, saying why, when the store cannot be read: for a service to
+    // refuse to start rather than fail every evaluation later.
+    virtual void check() {}
 };
 
 // `DIR/<fingerprint>.parquet`.

@@ -81,6 +81,15 @@ S3ResultStore::S3ResultStore(const std::string & url, std::string cacheDir) : ur
 
 S3ResultStore::~S3ResultStore() = default;
 
+void S3ResultStore::check()
+{
+    try {
+        bucket_->list(prefix_, 1);
+    } catch (std::exception & e) {
+        throw std::runtime_error("results: cannot list " + url_ + ": " + e.what());
+    }
+}
+
 std::string S3ResultStore::pathFor(const std::string & fingerprint)
 {
     return cacheDir_ + "/" + fingerprint + ".parquet";

@@ -42,6 +42,9 @@ public:
     std::vector<StoredResult> recent(size_t limit) override;
     // The URL as given.
     std::string describe() const override { return url_; }
+    // One listing of the prefix (a single key): the bucket exists and the
+    // credentials may read it.
+    void check() override;
 
     const std::string & prefix() const { return prefix_; }
     std::string key(const std::string & fingerprint) const { return prefix_ + fingerprint + ".parquet"; }

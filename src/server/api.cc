@@ -238,7 +238,7 @@ void Api::jobs(Connection & c, const std::string & fingerprint)
 
 void Api::log(Connection & c, const std::string & fingerprint)
 {
-    std::ifstream in(config_.stateDir + "/logs/" + fingerprint + ".log", std::ios::binary);
+    std::ifstream in(logPathFor(config_.stateDir, fingerprint), std::ios::binary);
     if (!in) return (void) c.error(http::status::not_found, "no log for fingerprint " + fingerprint);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     c.respond(http::status::ok, "text/plain; charset=utf-8", std::move(text));

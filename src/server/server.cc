@@ -44,6 +44,7 @@ Server::Server(ServerConfig config) : config_(std::move(config))
     ServiceSettings settings;
     settings.evaluation.stateDir = config_.stateDir;
     settings.evaluation.results = results::openResultStore(config_.results, config_.stateDir);
+    settings.evaluation.results->check();
     spdlog::info("results in {}", settings.evaluation.results->describe());
     settings.evaluation.gitTimeout = config_.gitTimeout;
     settings.evaluation.evaluatorDir = std::filesystem::canonical("/proc/self/exe").parent_path();

@@ -305,13 +305,18 @@ TEST_F(S3Results, ASecondServerReplaysWhatTheFirstStored)
     EXPECT_EQ(status["stored"], true);
     EXPECT_EQ(status["rows"], 3);
 
-    // A server whose credentials the bucket refuses says so, and evaluates nothing.
-    EvoliveServer refused(dir.path() + "/state-3", {"--allow-path", serviceData, "--results", results},
-                          {{"AWS_ACCESS_KEY_ID", "S3RVER"}, {"AWS_SECRET_ACCESS_KEY", "wrong"}});
-    auto other = fileJobset(serviceData, "slow.nix", {{"salt", freshSalt()}, {"n", "3"}, {"spin", "1"}});
-    auto failed = streamLines(refused.url() + "/v1/evaluations", other.dump());
-    ASSERT_FALSE(failed.empty());
-    EXPECT_EQ(failed.back()["type"], "failed") << failed.back().dump();
-    EXPECT_NE(failed.back().value("message", "").find("HTTP 403"), std::string::npos) << failed.back().dump();
-    EXPECT_EQ(failed.back()["stage"], "prepare"); // looking for a stored result, before fetching
+    // A server whose credentials the bucket refuses does not start, and
+    // says why.
+    auto refused = runCommand({EVOLIVE_BINARY, "serve", "--listen", "127.0.0.1:0", "--state-dir",
+                               dir.path() + "/state-3", "--results", results},
+                              {{"AWS_ACCESS_KEY_ID", "S3RVER"}, {"AWS_SECRET_ACCESS_KEY", "wrong"}});
+    EXPECT_EQ(refused.exitCode, 1);
+    EXPECT_NE(refused.err.find("results: cannot list " + results), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find("HTTP 403"), std::string::npos) << refused.err;
+    // Nor does one whose bucket does not exist.
+    auto missing = runCommand({EVOLIVE_BINARY, "serve", "--listen", "127.0.0.1:0", "--state-dir",
+                               dir.path() + "/state-4", "--results", "s3://no-such-bucket?endpoint=" + s3->endpoint()},
+                              goodCredentials);
+    EXPECT_EQ(missing.exitCode, 1);
+    EXPECT_NE(missing.err.find("NoSuchBucket"), std::string::npos) << missing.err;
 }
