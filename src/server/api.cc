@@ -132,8 +132,11 @@ void Api::handle(Connection & c, Request & request)
     auto method = request.method();
     try {
         if (t.is({"healthz"})) c.respond(http::status::ok, json{{"status", "ok"}});
-        else if (t.is({"metrics"}))
-            c.respond(http::status::ok, "text/plain; version=0.0.4", metrics_.render(evaluations_.gauges()));
+        else if (t.is({"metrics"})) {
+            auto gauges = evaluations_.gauges();
+            gauges.merge(push_.gauges());
+            c.respond(http::status::ok, "text/plain; version=0.0.4", metrics_.render(gauges));
+        }
         else if (t.is({"v1", "push"})) pushSocket(c, request);
         else if (t.is({"v1", "evaluations"})) method == http::verb::post ? submit(c, request) : list(c, t.query);
         else if (!results::isFingerprint(t.segments[2]))

@@ -44,10 +44,17 @@ std::string Metrics::render(const std::map<std::string, std::pair<std::string, d
                      Counter{"evolive_stream_bytes_total", bytesStreamed, "Bytes of evaluation streams sent to clients."},
                      Counter{"evolive_clients_dropped_total", clientsDropped, "Clients dropped for not reading (write timeout)."},
                      Counter{"evolive_push_requests_total", pushRequests, "Push requests received on /v1/push."},
-                     Counter{"evolive_push_errors_total", pushErrors, "Push requests answered with an error."}}) {
+                     Counter{"evolive_push_errors_total", pushErrors, "Push requests answered with an error."},
+                     Counter{"evolive_push_failures_total", pushFailures,
+                             "Closure pushes that failed (evaluations' jobs and push requests)."},
+                     Counter{"evolive_pushed_bytes_total", pushedBytes, "Bytes uploaded to the binary cache (compressed)."}}) {
         metric(c.name, "counter", c.help);
         out << c.name << " " << c.value << "\n";
     }
+    metric("evolive_pushed_paths_total", "counter",
+           "Store paths of pushed closures, by outcome: uploaded, or found in the cache already.");
+    out << "evolive_pushed_paths_total{outcome=\"uploaded\"} " << pathsUploaded << "\n"
+        << "evolive_pushed_paths_total{outcome=\"present\"} " << pathsPresent << "\n";
     std::lock_guard lock(mutex_);
     metric("evolive_evaluation_duration_seconds", "summary", "Time from start to end of evaluations that ran.");
     out << "evolive_evaluation_duration_seconds_sum " << evaluationSeconds_ << "\n"

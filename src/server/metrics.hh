@@ -18,6 +18,8 @@ public:
     std::atomic<uint64_t> jobs{0}, jobErrors{0};
     std::atomic<uint64_t> bytesStreamed{0}, clientsDropped{0};
     std::atomic<uint64_t> pushRequests{0}, pushErrors{0};
+    // Closure pushes (for evaluations with push and for the push socket).
+    std::atomic<uint64_t> pathsUploaded{0}, pathsPresent{0}, pushedBytes{0}, pushFailures{0};
 
     void evaluationTook(double seconds);
     void requestAnswered(unsigned status);

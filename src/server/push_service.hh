@@ -4,8 +4,10 @@
 // again after a failure to open, so that a daemon started later is found).
 #pragma once
 
+#include "metrics.hh"
 #include "push_session.hh"
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -15,7 +17,8 @@ namespace evolive::server {
 class PushService
 {
 public:
-    explicit PushService(cache::PushSettings settings) : settings_(std::move(settings)) {}
+    // Counts what it pushes in `metrics`.
+    PushService(cache::PushSettings settings, Metrics & metrics) : settings_(std::move(settings)), metrics_(metrics) {}
 
     // Pushes the closure of one .drv. The outcome, as `job.push` and the
     // push socket report it: {"uploaded": n, "present": m, "narBytes": b,
@@ -24,10 +27,14 @@ public:
 
     const cache::PushSettings & settings() const { return settings_; }
 
+    // For /metrics: pushes running and waiting their turn, uploads under way.
+    std::map<std::string, std::pair<std::string, double>> gauges();
+
 private:
     cache::PushSession & session();
 
     cache::PushSettings settings_;
+    Metrics & metrics_;
     std::mutex mutex_;
     std::unique_ptr<cache::PushSession> session_;
 };

@@ -40,7 +40,7 @@ Server::Server(ServerConfig config) : config_(std::move(config))
                           " is not a loopback address and no tokens are configured; set tokens (or listen on 127.0.0.1)");
     std::filesystem::create_directories(config_.stateDir);
 
-    push_ = std::make_unique<PushService>(config_.push);
+    push_ = std::make_unique<PushService>(config_.push, metrics_);
     ServiceSettings settings;
     settings.evaluation.stateDir = config_.stateDir;
     settings.evaluation.results = results::openResultStore(config_.results, config_.stateDir);

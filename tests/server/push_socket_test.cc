@@ -107,6 +107,16 @@ TEST(PushSocket, PushesClosuresAnswersBadMessagesAndStaysOpen)
     auto metrics = readMetrics(server.url());
     EXPECT_EQ(metrics["evolive_push_requests_total"], 12);
     EXPECT_EQ(metrics["evolive_push_errors_total"], 8);
+    // Of the closure pushes, one failed (the missing .drv; the others were
+    // refused before); the paths and bytes are the answers' sums.
+    EXPECT_EQ(metrics["evolive_push_failures_total"], 1);
+    EXPECT_EQ(metrics["evolive_pushed_paths_total{outcome=\"uploaded\"}"],
+              first["uploaded"].get<int>() + second["uploaded"].get<int>());
+    EXPECT_EQ(metrics["evolive_pushed_paths_total{outcome=\"present\"}"],
+              first["present"].get<int>() + second["present"].get<int>() + shared["present"].get<int>());
+    EXPECT_EQ(metrics["evolive_pushed_bytes_total"], first["fileBytes"].get<double>() + second["fileBytes"].get<double>());
+    EXPECT_EQ(metrics["evolive_pushes_running"], 0);
+    EXPECT_EQ(metrics["evolive_push_uploads"], 0);
 }
 
 TEST(PushSocket, NeedsATokenWhenTheServerHasTokens)
