@@ -3,13 +3,14 @@
 #include "s3_cache.hh"
 
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <stdexcept>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,28 +34,45 @@ std::string percentDecode(const std::string & s)
     return out;
 }
 
-// Takes `prefix=...` out of the URL's query: the rest is a binary cache URL.
-std::string takePrefix(const std::string & url, std::string & prefix)
+// Takes the results' own parameters (`prefix`, `cache-limit`) out of the
+// URL's query into `params`: the rest is a binary cache URL.
+std::string takeResultParams(const std::string & url, std::map<std::string, std::string> & taken)
 {
     auto q = url.find('?');
     if (q == std::string::npos) return url;
     std::string rest = url.substr(0, q), params;
-    bool found = false;
     size_t start = q + 1;
     while (start <= url.size()) {
         auto end = url.find('&', start);
         if (end == std::string::npos) end = url.size();
         auto param = url.substr(start, end - start);
-        if (param.rfind("prefix=", 0) == 0 || param == "prefix") {
-            if (found) throw std::invalid_argument("S3 URL: prefix given twice: " + url);
-            found = true;
-            prefix = percentDecode(param.substr(std::min(param.size(), (size_t) 7)));
+        auto name = param.substr(0, param.find('='));
+        if (name == "prefix" || name == "cache-limit") {
+            if (taken.count(name)) throw std::invalid_argument("S3 URL: " + name + " given twice: " + url);
+            taken[name] = percentDecode(param.substr(std::min(param.size(), name.size() + 1)));
         } else if (!param.empty()) {
             params += (params.empty() ? "" : "&") + param;
         }
         start = end + 1;
     }
     return params.empty() ? rest : rest + "?" + params;
+}
+
+// "4294967296", "512M", "4G": bytes.
+uint64_t parseBytes(const std::string & value, const std::string & url)
+{
+    size_t end = 0;
+    uint64_t n = 0;
+    try {
+        n = std::stoull(value, &end);
+    } catch (std::exception &) {
+        end = std::string::npos;
+    }
+    std::string unit = end == std::string::npos ? "?" : value.substr(end);
+    int shift = unit == "" ? 0 : unit == "K" ? 10 : unit == "M" ? 20 : unit == "G" ? 30 : -1;
+    if (value.empty() || value[0] == '-' || shift < 0 || n > (UINT64_MAX >> shift))
+        throw std::invalid_argument("S3 URL: cache-limit must be a number of bytes (K, M or G allowed): " + url);
+    return n << shift;
 }
 
 // A temporary name next to `path`, unique among threads and processes.
@@ -68,7 +86,10 @@ std::string temporaryName(const std::string & path)
 
 S3ResultStore::S3ResultStore(const std::string & url, std::string cacheDir) : url_(url), cacheDir_(std::move(cacheDir))
 {
-    auto location = cache::S3Location::parse(takePrefix(url, prefix_));
+    std::map<std::string, std::string> params;
+    auto location = cache::S3Location::parse(takeResultParams(url, params));
+    prefix_ = params["prefix"];
+    if (params.count("cache-limit")) cacheLimit_ = parseBytes(params["cache-limit"], url);
     if (!prefix_.empty() && prefix_.front() == '/')
         throw std::invalid_argument("S3 URL: prefix must not start with '/': " + url);
     for (char c : prefix_)
@@ -99,7 +120,8 @@ std::optional<std::string> S3ResultStore::find(const std::string & fingerprint)
 {
     if (!isFingerprint(fingerprint)) return std::nullopt;
     auto path = pathFor(fingerprint);
-    if (fs::exists(path)) return path;
+    // Used now: the newest of the local copies (see prune()).
+    if (utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0) return path;
     auto tmp = temporaryName(path);
     try {
         if (!bucket_->get(key(fingerprint), tmp)) return std::nullopt;
@@ -111,6 +133,7 @@ std::optional<std::string> S3ResultStore::find(const std::string & fingerprint)
         unlink(tmp.c_str());
         throw std::runtime_error("cannot rename " + tmp + ": " + strerror(error));
     }
+    prune(path);
     return path;
 }
 
@@ -119,33 +142,55 @@ void S3ResultStore::stored(const std::string & fingerprint)
     if (!isFingerprint(fingerprint)) throw std::invalid_argument("not a fingerprint: '" + fingerprint + "'");
     auto path = pathFor(fingerprint);
     try {
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw std::runtime_error("cannot read " + path + ": " + strerror(errno));
-        struct stat st;
-        if (fstat(fd, &st) != 0) {
-            int error = errno;
-            ::close(fd);
-            throw std::runtime_error("cannot read " + path + ": " + strerror(error));
-        }
         // An S3 PUT (or a completed multipart upload) appears whole or not at all.
-        void * data = st.st_size ? mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
-        ::close(fd);
-        if (data == MAP_FAILED) throw std::runtime_error("cannot read " + path + ": " + strerror(errno));
-        struct Unmap
-        {
-            void * data;
-            size_t size;
-            ~Unmap()
-            {
-                if (data) munmap(data, size);
-            }
-        } unmap{data, (size_t) st.st_size};
-        bucket_->put(key(fingerprint), std::string_view((const char *) data, st.st_size), "application/vnd.apache.parquet");
+        bucket_->putFile(key(fingerprint), path, "application/vnd.apache.parquet");
     } catch (std::exception & e) {
         std::error_code ec;
         fs::remove(path, ec);
         throw std::runtime_error("storing the result in " + url_ + ": " + e.what());
     }
+    prune(path);
+}
+
+void S3ResultStore::prune(const std::string & added)
+{
+    std::lock_guard lock(pruning_);
+    // The directory is read only when the copies may be beyond the limit:
+    // `localBytes_` counts what this store added since it last read it.
+    std::error_code ec;
+    auto bytes = fs::file_size(added, ec);
+    if (!ec && localBytes_ && *localBytes_ + bytes <= cacheLimit_) {
+        *localBytes_ += bytes;
+        return;
+    }
+    struct Copy
+    {
+        fs::path path;
+        fs::file_time_type used;
+        uint64_t bytes;
+    };
+    std::vector<Copy> copies;
+    uint64_t total = 0;
+    for (auto & entry : fs::directory_iterator(cacheDir_, ec)) {
+        auto name = entry.path().filename().string();
+        if (name.size() != 64 + 8 || !name.ends_with(".parquet")) continue; // temporary names are not copies
+        auto used = entry.last_write_time(ec);
+        auto bytes = entry.file_size(ec);
+        if (ec) continue; // gone meanwhile
+        copies.push_back({entry.path(), used, bytes});
+        total += bytes;
+    }
+    localBytes_ = total;
+    if (total <= cacheLimit_) return;
+    // Oldest use first; a copy used in the last ten minutes may be being
+    // replayed (found, not yet opened) or just written: it stays.
+    std::sort(copies.begin(), copies.end(), [](auto & a, auto & b) { return a.used < b.used; });
+    auto recent = fs::file_time_type::clock::now() - std::chrono::minutes(10);
+    for (auto & copy : copies) {
+        if (total <= cacheLimit_ || copy.used > recent) break;
+        if (fs::remove(copy.path, ec)) total -= copy.bytes;
+    }
+    localBytes_ = total;
 }
 
 std::vector<StoredResult> S3ResultStore::recent(size_t limit)

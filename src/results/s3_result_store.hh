@@ -5,14 +5,19 @@
 // copies that replays read:
 //
 //   s3://BUCKET?endpoint=http://127.0.0.1:4568&prefix=results/
-//   parameters: those of a binary cache URL (docs/push.md), and `prefix`,
-//   put before every key as given (letters, digits and `/._-`; default
-//   none, the bucket's top level)
+//   parameters: those of a binary cache URL (docs/push.md), `prefix`, put
+//   before every key as given (letters, digits and `/._-`; default none,
+//   the bucket's top level), and `cache-limit`, the bytes of local copies
+//   kept (default 4G; K, M, G allowed): beyond it the least recently used
+//   copies not used in the last ten minutes are removed
 #pragma once
 
 #include "result_store.hh"
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 namespace evolive::cache {
@@ -50,7 +55,14 @@ public:
     std::string key(const std::string & fingerprint) const { return prefix_ + fingerprint + ".parquet"; }
 
 private:
+    // Removes the least recently used local copies beyond `cache-limit`,
+    // now that the copy at `added` is there.
+    void prune(const std::string & added);
+
     std::string url_, prefix_, cacheDir_;
+    uint64_t cacheLimit_ = 4ull << 30;
+    std::mutex pruning_;
+    std::optional<uint64_t> localBytes_; // of the copies, once read
     std::unique_ptr<cache::S3Cache> bucket_;
 };
 

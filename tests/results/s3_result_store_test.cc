@@ -179,6 +179,57 @@ TEST_F(S3Results, ListsEveryPageAndUploadsLargeResultsInParts)
     EXPECT_EQ(reader.recent(5).size(), 5u);
 }
 
+TEST_F(S3Results, KeepsLocalCopiesWithinTheCacheLimit)
+{
+    auto cache = dir.path() + "/cache";
+    auto store = [&](const std::string & name, S3ResultStore & in) {
+        auto fp = fingerprintFor(name);
+        writeResult(in.pathFor(fp), fp, sampleRows("same size"));
+        in.stored(fp);
+        return fp;
+    };
+    auto aged = [&](const std::string & fp, int hours) {
+        fs::last_write_time(cache + "/" + fp + ".parquet", fs::file_time_type::clock::now() - std::chrono::hours(hours));
+    };
+    auto local = [&](const std::string & fp) { return fs::exists(cache + "/" + fp + ".parquet"); };
+
+    S3ResultStore unlimited(url(), cache);
+    auto a = store("a", unlimited);
+    auto size = fs::file_size(cache + "/" + a + ".parquet");
+    // Room for two copies, not three.
+    S3ResultStore limited(url("&prefix=results/&cache-limit=" + std::to_string(size * 5 / 2)), cache);
+    auto b = store("b", limited);
+    EXPECT_TRUE(local(a) && local(b));
+    aged(a, 3);
+    aged(b, 2);
+    auto c = store("c", limited);
+    EXPECT_FALSE(local(a)) << "the least recently used copy stays beyond the limit";
+    EXPECT_TRUE(local(b) && local(c));
+
+    // A pruned result is still in the bucket: found, it is downloaded again,
+    // and the now least recently used copy goes.
+    auto found = limited.find(a);
+    ASSERT_TRUE(found);
+    EXPECT_EQ(readRows(*found), sampleRows("same size"));
+    EXPECT_FALSE(local(b));
+    EXPECT_TRUE(local(c));
+
+    // Finding a local copy makes it the most recently used.
+    aged(c, 4);
+    EXPECT_TRUE(limited.find(c));
+    EXPECT_GT(fs::last_write_time(cache + "/" + c + ".parquet"),
+              fs::file_time_type::clock::now() - std::chrono::minutes(1));
+
+    // Copies used in the last ten minutes stay even beyond the limit: one
+    // may be about to be replayed.
+    auto d = store("d", limited);
+    EXPECT_TRUE(local(a) && local(c) && local(d));
+
+    for (auto bad : {"abc", "-1", "5T", "", "1M2"})
+        EXPECT_THROW(S3ResultStore(url(std::string("&cache-limit=") + bad), cache), std::invalid_argument) << bad;
+    EXPECT_NO_THROW(S3ResultStore(url("&cache-limit=512M"), cache));
+}
+
 TEST_F(S3Results, DownloadsThroughServerErrors)
 {
     S3ResultStore store(url(), dir.path() + "/cache");
