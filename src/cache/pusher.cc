@@ -222,21 +222,21 @@ namespace {
 // size of the paths pushed.
 constexpr uint64_t inMemoryNarLimit = 16u << 20;
 
-// A temporary file in $TMPDIR (else /tmp), removed when destroyed.
+// A temporary file in $TMPDIR (else /tmp) without a name: removed as soon
+// as it is made, so that nothing is left behind even by a killed push, and
+// read back through /proc/self/fd.
 class SpoolFile
 {
 public:
     SpoolFile()
     {
-        path_ = (std::filesystem::temp_directory_path() / "evolive-nar-XXXXXX").string();
-        fd_ = mkostemp(path_.data(), O_CLOEXEC);
-        if (fd_ < 0) throw std::runtime_error("cannot create a temporary file " + path_ + ": " + strerror(errno));
+        auto name = (std::filesystem::temp_directory_path() / "evolive-nar-XXXXXX").string();
+        fd_ = mkostemp(name.data(), O_CLOEXEC);
+        if (fd_ < 0) throw std::runtime_error("cannot create a temporary file " + name + ": " + strerror(errno));
+        unlink(name.c_str());
+        path_ = "/proc/self/fd/" + std::to_string(fd_);
     }
-    ~SpoolFile()
-    {
-        if (fd_ >= 0) ::close(fd_);
-        unlink(path_.c_str());
-    }
+    ~SpoolFile() { ::close(fd_); }
     SpoolFile(const SpoolFile &) = delete;
     SpoolFile & operator=(const SpoolFile &) = delete;
 
@@ -245,15 +245,11 @@ public:
         while (!data.empty()) {
             ssize_t n = ::write(fd_, data.data(), data.size());
             if (n < 0 && errno == EINTR) continue;
-            if (n < 0) throw std::runtime_error("cannot write " + path_ + ": " + strerror(errno));
+            if (n < 0) throw std::runtime_error("cannot write a temporary file: " + std::string(strerror(errno)));
             data.remove_prefix(n);
         }
     }
-    void close()
-    {
-        int fd = std::exchange(fd_, -1);
-        if (::close(fd) != 0) throw std::runtime_error("cannot write " + path_ + ": " + strerror(errno));
-    }
+    // A path to read the file from, while this object lives.
     const std::string & path() const { return path_; }
 
 private:
@@ -292,7 +288,6 @@ std::pair<uint64_t, uint64_t> Pusher::upload(const nix::PathInfo & info)
             compressor.add(data);
         });
         compressor.finish();
-        spool->close();
     }
     auto narHash = narHasher.finish();
     // What we serialised must be what the store registered, or we would
