@@ -1,5 +1,7 @@
 #include "binary_cache.hh"
 
+#include "fd_io.hh"
+
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -83,15 +85,7 @@ void DirectoryCache::install(const std::string & key, const std::function<void(i
 
 void DirectoryCache::put(const std::string & key, std::string_view data, const std::string &)
 {
-    install(key, [&](int fd, const std::string & tmp) {
-        size_t done = 0;
-        while (done < data.size()) {
-            ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) throw std::runtime_error("cannot write " + tmp + ": " + strerror(errno));
-            done += n;
-        }
-    });
+    install(key, [&](int fd, const std::string & tmp) { writeAll(fd, data, "cannot write " + tmp); });
 }
 
 void DirectoryCache::putFile(const std::string & key, const std::string & path, const std::string &)

@@ -1,6 +1,7 @@
 #include "pusher.hh"
 
 #include "compression.hh"
+#include "fd_io.hh"
 #include "hash.hh"
 #include "nar_writer.hh"
 #include "narinfo.hh"
@@ -240,15 +241,7 @@ public:
     SpoolFile(const SpoolFile &) = delete;
     SpoolFile & operator=(const SpoolFile &) = delete;
 
-    void write(std::string_view data)
-    {
-        while (!data.empty()) {
-            ssize_t n = ::write(fd_, data.data(), data.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) throw std::runtime_error("cannot write a temporary file: " + std::string(strerror(errno)));
-            data.remove_prefix(n);
-        }
-    }
+    void write(std::string_view data) { writeAll(fd_, data, "cannot write a temporary file"); }
     // A path to read the file from, while this object lives.
     const std::string & path() const { return path_; }
 

@@ -43,15 +43,4 @@ std::optional<std::string> LineReader::readLine()
     }
 }
 
-void writeAll(int fd, const std::string & data)
-{
-    size_t done = 0;
-    while (done < data.size()) {
-        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw std::system_error(errno, std::generic_category(), "writing to pipe");
-        done += n;
-    }
-}
-
 } // namespace evolive

@@ -30,8 +30,4 @@ private:
     size_t start_ = 0;
 };
 
-// Writes all of `data` (retrying on EINTR and short writes).
-// Throws std::system_error on failure.
-void writeAll(int fd, const std::string & data);
-
 } // namespace evolive

@@ -3,6 +3,7 @@
 #include "channel.hh"
 #include "constituents.hh"
 #include "drv_batch_store.hh"
+#include "fd_io.hh"
 #include "job_info.hh"
 #include "worker.hh"
 
@@ -150,7 +151,7 @@ void Coordinator::dispatch(WorkerProcess & worker)
     json paths = json::array();
     for (auto & p : worker.batch) paths.push_back(p);
     try {
-        writeAll(worker.requestFd, json{{"paths", paths}, {"written", worker.written}}.dump() + "\n");
+        writeAll(worker.requestFd, json{{"paths", paths}, {"written", worker.written}}.dump() + "\n", "writing to pipe");
     } catch (std::system_error &) {
         // It died; its exit is noticed on the reply pipe and the batch is
         // handled there.

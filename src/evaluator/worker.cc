@@ -2,6 +2,7 @@
 
 #include "channel.hh"
 #include "drv_batch_store.hh"
+#include "fd_io.hh"
 #include "job_info.hh"
 
 #include <nix/attr-path.hh>
@@ -29,7 +30,7 @@ namespace {
 
 void send(const json & message)
 {
-    writeAll(workerReplyFd, message.dump() + "\n");
+    writeAll(workerReplyFd, message.dump() + "\n", "writing to pipe");
 }
 
 // A stack overflow or other fatal signal must still reach the coordinator as

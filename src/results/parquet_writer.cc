@@ -1,5 +1,6 @@
 #include "parquet_writer.hh"
 
+#include "fd_io.hh"
 #include "thrift_compact.hh"
 
 #include <cerrno>
@@ -77,13 +78,7 @@ ParquetWriter::~ParquetWriter()
 
 void ParquetWriter::write(const std::string & bytes)
 {
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw std::runtime_error("cannot write " + tmp_ + ": " + strerror(errno));
-        done += n;
-    }
+    writeAll(fd_, bytes, "cannot write " + tmp_);
     offset_ += bytes.size();
 }
 

@@ -1,4 +1,5 @@
 #include "channel.hh"
+#include "fd_io.hh"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,8 +11,8 @@ TEST(LineReader, SplitsLinesAcrossWritesAndReportsEndOfFile)
 {
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
-    writeAll(fds[1], "first\nsec");
-    writeAll(fds[1], "ond\n\nlast-without-newline");
+    writeAll(fds[1], "first\nsec", "writing to pipe");
+    writeAll(fds[1], "ond\n\nlast-without-newline", "writing to pipe");
     close(fds[1]);
 
     LineReader reader(fds[0]);
@@ -31,7 +32,7 @@ TEST(LineReader, CarriesLinesLargerThanThePipeBuffer)
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        writeAll(fds[1], big + "\n");
+        writeAll(fds[1], big + "\n", "writing to pipe");
         _exit(0);
     }
     close(fds[1]);
