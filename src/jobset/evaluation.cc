@@ -28,13 +28,13 @@ double secondsSince(Clock::time_point start)
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string utcDate(int64_t seconds)
+// `seconds` since the epoch in UTC, as strftime's `format` has it.
+std::string formatUtc(time_t seconds, const char * format)
 {
-    time_t t = seconds;
     struct tm tm;
-    gmtime_r(&t, &tm);
+    gmtime_r(&seconds, &tm);
     char buf[32];
-    strftime(buf, sizeof buf, "%Y%m%d%H%M%S", &tm);
+    strftime(buf, sizeof buf, format, &tm);
     return buf;
 }
 
@@ -47,7 +47,7 @@ std::string inputAttrs(const ResolvedInput & input)
         attrs += " rev = " + nixString(g.rev) + "; shortRev = " + nixString(g.rev.substr(0, 7)) + ";";
         if (g.revCount) attrs += " revCount = " + std::to_string(*g.revCount) + ";";
         attrs += " lastModified = " + std::to_string(g.lastModified) + ";";
-        attrs += " lastModifiedDate = " + nixString(utcDate(g.lastModified)) + ";";
+        attrs += " lastModifiedDate = " + nixString(formatUtc(g.lastModified, "%Y%m%d%H%M%S")) + ";";
         attrs += std::string(" submodules = ") + (g.submodules ? "true" : "false") + ";";
     }
     return attrs + " }";
@@ -164,7 +164,7 @@ std::string jobLineFromRow(const std::vector<std::string> & columns, const std::
             continue;
         }
         line += json(columns[i]).dump() + ":";
-        line += jsonColumns.count(columns[i]) ? *row[i] : json(*row[i]).dump(-1, ' ', false, json::error_handler_t::replace);
+        line += jsonColumns.count(columns[i]) ? *row[i] : jsonLine(json(*row[i]));
         line += ",";
     }
     if (!extra.empty()) line += extra + ",";
@@ -173,12 +173,7 @@ std::string jobLineFromRow(const std::vector<std::string> & columns, const std::
 
 std::string isoTime(std::chrono::system_clock::time_point t)
 {
-    auto seconds = std::chrono::system_clock::to_time_t(t);
-    struct tm tm;
-    gmtime_r(&seconds, &tm);
-    char buf[32];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
+    return formatUtc(std::chrono::system_clock::to_time_t(t), "%Y-%m-%dT%H:%M:%SZ");
 }
 
 std::string jsonLine(const json & message)
