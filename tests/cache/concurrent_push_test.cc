@@ -271,10 +271,7 @@ protected:
         argv.insert(argv.end(), paths.begin(), paths.end());
         auto r = runCommand(argv);
         EXPECT_EQ(r.exitCode, 0) << r.err;
-        std::set<std::string> set;
-        std::istringstream lines(r.out);
-        for (std::string l; std::getline(lines, l);) set.insert(l);
-        return set;
+        return lineSet(r.out);
     }
 };
 
@@ -286,10 +283,7 @@ std::set<std::string> readByNix(const std::string & store, const std::vector<std
     args.insert(args.end(), roots.begin(), roots.end());
     auto listed = runNix(args);
     EXPECT_EQ(listed.exitCode, 0) << listed.err;
-    std::set<std::string> read;
-    std::istringstream lines(listed.out);
-    for (std::string l; std::getline(lines, l);) read.insert(l);
-    return read;
+    return lineSet(listed.out);
 }
 
 } // namespace

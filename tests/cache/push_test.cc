@@ -37,15 +37,6 @@ int freeLoopbackPort()
     return ntohs(addr.sin_port);
 }
 
-std::set<std::string> lineSet(const std::string & text)
-{
-    std::set<std::string> set;
-    std::istringstream lines(text);
-    for (std::string l; std::getline(lines, l);)
-        if (!l.empty()) set.insert(l);
-    return set;
-}
-
 class Push : public ::testing::Test
 {
 protected:
@@ -133,10 +124,7 @@ TEST_F(Push, DaemonClientQueriesValidityAndPathInfo)
     auto theirs = runCommand({"nix-store", "--query", "--hash", drv});
     EXPECT_EQ("sha256:" + evolive::nix::toNixBase32(evolive::nix::fromBase16(info->narHash)), firstLine(theirs.out));
     auto refs = runCommand({"nix-store", "--query", "--references", drv});
-    std::set<std::string> expected;
-    std::istringstream lines(refs.out);
-    for (std::string l; std::getline(lines, l);) expected.insert(l);
-    EXPECT_EQ(info->references, expected);
+    EXPECT_EQ(info->references, lineSet(refs.out));
     EXPECT_EQ(info->ca.rfind("text:sha256:", 0), 0u) << info->ca;
     EXPECT_FALSE(daemonClient.queryPathInfo(missing));
 }
@@ -153,11 +141,7 @@ TEST_F(Push, ClosureIsReadableByNixAndNotUploadedTwice)
     auto listed = runNix({"path-info", "--derivation", "--recursive", "--store", "file://" + cache, drv});
     ASSERT_EQ(listed.exitCode, 0) << listed.err;
     auto local = runCommand({"nix-store", "--query", "--requisites", drv});
-    std::set<std::string> a, b;
-    std::istringstream la(listed.out), lb(local.out);
-    for (std::string l; std::getline(la, l);) a.insert(l);
-    for (std::string l; std::getline(lb, l);) b.insert(l);
-    EXPECT_EQ(a, b);
+    EXPECT_EQ(lineSet(listed.out), lineSet(local.out));
 
     auto root = dir.path() + "/other-store";
     auto copy = runNix({"copy", "--derivation", "--from", "file://" + cache, "--to", "local?root=" + root, drv});

@@ -183,6 +183,15 @@ S3Server::S3Server(const std::string & dir, const std::string & bucket)
     port_ = listeningPort(*process_, "s3rver");
 }
 
+std::set<std::string> lineSet(const std::string & text)
+{
+    std::set<std::string> set;
+    std::istringstream lines(text);
+    for (std::string l; std::getline(lines, l);)
+        if (!l.empty()) set.insert(l);
+    return set;
+}
+
 std::string firstLine(const std::string & s)
 {
     return s.substr(0, s.find('\n'));

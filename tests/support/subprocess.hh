@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -107,6 +108,8 @@ std::string instantiateExample(const std::string & attr, const std::string & sal
 std::string addLargeFile(const std::string & dir, const std::string & salt);
 
 std::string firstLine(const std::string & s);
+// The non-empty lines of `text`.
+std::set<std::string> lineSet(const std::string & text);
 
 // Reads a whole file.
 std::string readFile(const std::string & path);
