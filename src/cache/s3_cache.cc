@@ -86,6 +86,13 @@ std::string escapeQueryValue(const std::string & value)
     return out;
 }
 
+// "HTTP 403 SignatureDoesNotMatch: <S3's message>", from an error answer.
+std::string httpError(long status, const std::string & body)
+{
+    auto code = xmlField(body, "Code"), message = xmlField(body, "Message");
+    return "HTTP " + std::to_string(status) + (code.empty() ? "" : " " + code) + (message.empty() ? "" : ": " + message);
+}
+
 size_t onBody(char * data, size_t size, size_t n, void * userdata)
 {
     static_cast<std::string *>(userdata)->append(data, size * n);
@@ -344,10 +351,7 @@ S3Cache::Response S3Cache::request(const std::string & method, const std::string
         if (!transient) {
             if ((response.status >= 200 && response.status < 300) || ((method == "HEAD" || method == "GET") && response.status == 404))
                 return response;
-            auto codeName = xmlField(response.body, "Code");
-            throw S3Error(method + " " + url + ": HTTP " + std::to_string(response.status) +
-                          (codeName.empty() ? "" : " " + codeName) +
-                          (xmlField(response.body, "Message").empty() ? "" : ": " + xmlField(response.body, "Message")));
+            throw S3Error(method + " " + url + ": " + httpError(response.status, response.body));
         }
         if (attempt >= location_.retries) {
             throw S3Error(method + " " + url + ": " +
@@ -401,10 +405,8 @@ bool S3Cache::get(const std::string & key, const std::string & path)
     try {
         auto r = request("GET", key, "", {}, "", file.get());
         if (r.status == 404) {
-            auto code = xmlField(r.body, "Code");
-            if (code == "NoSuchBucket")
-                throw S3Error("GET " + location_.objectUrl(key) + ": HTTP 404 NoSuchBucket" +
-                              (xmlField(r.body, "Message").empty() ? "" : ": " + xmlField(r.body, "Message")));
+            if (xmlField(r.body, "Code") == "NoSuchBucket")
+                throw S3Error("GET " + location_.objectUrl(key) + ": " + httpError(r.status, r.body));
             file.reset();
             unlink(path.c_str());
             return false;
@@ -449,8 +451,7 @@ std::vector<S3Object> S3Cache::list(const std::string & prefix, size_t limit, co
         if (!prefix.empty()) query += "&prefix=" + escapeQueryValue(prefix);
         auto r = request("GET", "", query, {}, "");
         if (r.status == 404)
-            throw S3Error("GET " + location_.objectUrl("") + "?" + query + ": HTTP 404 " + xmlField(r.body, "Code") +
-                          (xmlField(r.body, "Message").empty() ? "" : ": " + xmlField(r.body, "Message")));
+            throw S3Error("GET " + location_.objectUrl("") + "?" + query + ": " + httpError(r.status, r.body));
         for (size_t at = 0; (at = r.body.find("<Contents>", at)) != std::string::npos;) {
             auto end = r.body.find("</Contents>", at);
             if (end == std::string::npos) break;
@@ -476,9 +477,7 @@ void S3Cache::putMultipart(const std::string & key, uint64_t size,
     auto started = request("POST", key, "uploads=", {}, contentType);
     auto uploadId = xmlField(started.body, "UploadId");
     if (uploadId.empty()) throw S3Error("POST " + key + "?uploads: no UploadId in the answer");
-    char * escaped = curl_escape(uploadId.c_str(), (int) uploadId.size());
-    std::string id = escaped;
-    curl_free(escaped);
+    auto id = escapeQueryValue(uploadId);
     try {
         std::string complete = "<CompleteMultipartUpload>";
         int number = 1;
