@@ -50,9 +50,40 @@ size_t optionalCount(const json & object, const std::string & where, const std::
 {
     if (!object.contains(key)) return fallback;
     auto & v = object.at(key);
-    if (!v.is_number_unsigned() || v.get<size_t>() == 0)
-        fail(where + "." + key, "must be a positive whole number");
+    // Parsed text gives unsigned numbers; a document built in C++ signed ones.
+    bool positive = v.is_number_unsigned() ? v.get<uint64_t>() > 0 : v.is_number_integer() && v.get<int64_t>() > 0;
+    if (!positive) fail(where + "." + key, "must be a positive whole number");
     return v.get<size_t>();
+}
+
+// The largest options.maxMemorySize: 1 TiB. The evaluator's hard limit is
+// twice it, in bytes; far larger values wrapped around to 0 bytes.
+constexpr size_t maxMemoryMiBLimit = 1 << 20;
+
+// Nix strings end at a NUL, and so do paths in every system call: a string
+// with one would be checked with one meaning and used with another.
+// Refuses a NUL in any string or object key of `value`, naming where.
+void refuseNulBytes(const json & value, const std::string & where)
+{
+    auto hasNul = [](const std::string & s) { return s.find('\0') != std::string::npos; };
+    if (value.is_string() && hasNul(value.get_ref<const std::string &>()))
+        fail(where, "must not contain a NUL byte");
+    if (value.is_array())
+        for (size_t i = 0; i < value.size(); ++i) refuseNulBytes(value[i], where + "[" + std::to_string(i) + "]");
+    if (value.is_object())
+        for (auto & [key, member] : value.items()) {
+            if (hasNul(key)) fail(where, "a key must not contain a NUL byte");
+            refuseNulBytes(member, where + "." + key);
+        }
+}
+
+// One spelling for one directory: "/srv/x/", "/srv//x" and "/srv/./x" are
+// "/srv/x", so that they give one fingerprint.
+std::string normalPath(const std::filesystem::path & path)
+{
+    auto normal = path.lexically_normal().string();
+    while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+    return normal;
 }
 
 bool parseBoolParam(const std::string & where, const std::string & value)
@@ -119,8 +150,9 @@ JobsetInput parseInput(const json & spec, const std::string & where, const std::
         if (input.path.empty()) fail(where + ".path", "must not be empty");
         if (!std::filesystem::path(input.path).is_absolute()) {
             if (baseDir.empty()) fail(where + ".path", "must be an absolute path");
-            input.path = (std::filesystem::path(baseDir) / input.path).lexically_normal().string();
+            input.path = (std::filesystem::path(baseDir) / input.path).string();
         }
+        input.path = normalPath(input.path);
         return input;
     }
     onlyFields(spec, where, {"type", "value"});
@@ -181,12 +213,17 @@ GitSource parseGitUrl(const std::string & original)
     std::string url = original;
     if (url.rfind("git+", 0) == 0) url = url.substr(4);
     auto colon = url.find("://");
+    // git's remote helpers (`ext::COMMAND` runs a command, `fd::N` talks
+    // over a file descriptor): named, so that the refusal is clear.
+    auto helper = url.find("::");
+    if (helper != std::string::npos && helper < colon)
+        fail(where, "transport '" + url.substr(0, helper + 2) + "' is refused (only https, http, ssh, git and file)");
     if (colon == std::string::npos)
         fail(where, "not a URL (expected git+https://, git+http://, git+ssh://, git://, or git+file://)");
     auto scheme = url.substr(0, colon);
     static const std::set<std::string> transports{"https", "http", "ssh", "git", "file"};
     if (!transports.count(scheme))
-        fail(where, "transport '" + scheme + "' is not allowed (only https, http, ssh, git and file)");
+        fail(where, "transport '" + scheme + "' is refused (only https, http, ssh, git and file)");
 
     GitSource source;
     auto query = url.find('?');
@@ -233,6 +270,7 @@ Jobset parseJobset(const json & document, const std::string & baseDir)
 {
     if (!document.is_object()) throw JobsetError("jobset: must be a JSON object");
     onlyFields(document, "jobset", {"inputs", "expression", "options"});
+    for (auto & [key, value] : document.items()) refuseNulBytes(value, key);
     Jobset jobset;
 
     auto & inputs = requireField(document, "jobset", "inputs");
@@ -266,6 +304,8 @@ Jobset parseJobset(const json & document, const std::string & baseDir)
         auto & opts = jobset.options;
         opts.workers = optionalCount(o, "options", "workers", opts.workers);
         opts.maxMemoryMiB = optionalCount(o, "options", "maxMemorySize", opts.maxMemoryMiB);
+        if (opts.maxMemoryMiB > maxMemoryMiBLimit)
+            fail("options.maxMemorySize", "must be at most " + std::to_string(maxMemoryMiBLimit) + " (MiB, 1 TiB)");
         opts.meta = optionalBool(o, "options", "meta", opts.meta);
         opts.constituents = optionalBool(o, "options", "constituents", opts.constituents);
         opts.forceRecurse = optionalBool(o, "options", "forceRecurse", opts.forceRecurse);
