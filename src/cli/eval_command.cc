@@ -33,6 +33,8 @@ struct EvalCommandOptions
     bool push = false;
     bool force = false;
     std::string results; // "": STATE/results; a directory or s3://BUCKET?...
+    bool noRestrictEval = false;
+    EvalRestrictions restrictions;
     cache::PushSettings pushTo; // cache "" means STATE/binary-cache
 };
 
@@ -87,6 +89,8 @@ int runEvalCommand(EvalCommandOptions & o)
     settings.stateDir = o.stateDir;
     settings.gitTimeout = std::chrono::seconds(o.gitTimeout);
     settings.force = o.force;
+    settings.restrictions = o.restrictions;
+    settings.restrictions.restrictEval = !o.noRestrictEval;
     settings.evaluatorDir = fs::canonical("/proc/self/exe").parent_path();
     try {
         settings.results = results::openResultStore(o.results, o.stateDir);
@@ -158,6 +162,17 @@ void addEvalCommand(CLI::App & app)
     cmd->add_flag("--force", options->force, "evaluate again even when the same fingerprint has a stored result");
     cmd->add_option("--results", options->results,
                     "where results are kept: a directory or s3://BUCKET?...&prefix=P (default: STATE/results)");
+    // What the evaluation may see: restricted unless loosened here (docs/security.md).
+    cmd->add_flag("--no-restrict-eval", options->noRestrictEval,
+                  "let the expression read files outside its inputs (Nix's restrict-eval off)");
+    cmd->add_option("--allowed-uri", options->restrictions.allowedUris,
+                    "a URI prefix the expression may fetch from (Nix's allowed-uris; repeatable)")
+        ->allow_extra_args(false); // one value each time, so that the jobset after it is not taken
+    cmd->add_flag("--allow-import-from-derivation", options->restrictions.importFromDerivation,
+                  "let the expression build derivations while it is evaluated");
+    cmd->add_option("--evaluator-env", options->restrictions.evaluatorEnv,
+                    "an environment variable the evaluator may see besides Nix's own (repeatable)")
+        ->allow_extra_args(false);
     cmd->add_flag("--push", options->push, "push each job's .drv closure to the binary cache (as options.push)");
     cmd->add_option("--cache", options->pushTo.cache, "the binary cache to push to: a directory or s3://BUCKET?... (default: STATE/binary-cache)");
     cmd->add_option("--key", options->pushTo.keyFile, "a secret key file to sign pushed paths with");

@@ -19,6 +19,7 @@ struct ServeOptions
     std::string configFile;
     server::ServerConfig flags; // only the options given are applied
     std::vector<std::string> tokens, allowedPaths;
+    bool noRestrictEval = false;
     std::map<std::string, CLI::Option *> given;
 };
 
@@ -49,6 +50,10 @@ int runServe(ServeOptions & o)
         if (given(o, "daemon-socket")) config.push.daemonSocket = f.push.daemonSocket;
         if (given(o, "write-timeout")) config.writeTimeout = f.writeTimeout;
         if (given(o, "results")) config.results = f.results;
+        if (given(o, "no-restrict-eval")) config.restrictions.restrictEval = !o.noRestrictEval;
+        if (given(o, "allowed-uri")) config.restrictions.allowedUris = f.restrictions.allowedUris;
+        if (given(o, "allow-import-from-derivation")) config.restrictions.importFromDerivation = true;
+        if (given(o, "evaluator-env")) config.restrictions.evaluatorEnv = f.restrictions.evaluatorEnv;
         if (const char * tokens = getenv("EVOLIVE_TOKENS"); tokens && !given(o, "token")) {
             std::stringstream in(tokens);
             for (std::string token; std::getline(in, token, ',');)
@@ -109,6 +114,11 @@ void addServeCommand(CLI::App & app)
     o->given["daemon-socket"] = cmd->add_option("--daemon-socket", f.push.daemonSocket, "the Nix daemon's socket");
     o->given["results"] = cmd->add_option("--results", f.results, "where results are kept: a directory or s3://BUCKET?...&prefix=P (default STATE/results)");
     o->given["write-timeout"] = cmd->add_option("--write-timeout", f.writeTimeout, "seconds a client may take to read what it is sent (default 60)");
+    // What evaluations may see (docs/security.md): loosened here or in the file only.
+    o->given["no-restrict-eval"] = cmd->add_flag("--no-restrict-eval", o->noRestrictEval, "let expressions read files outside their inputs (Nix's restrict-eval off)");
+    o->given["allowed-uri"] = cmd->add_option("--allowed-uri", f.restrictions.allowedUris, "a URI prefix expressions may fetch from (Nix's allowed-uris; repeatable)");
+    o->given["allow-import-from-derivation"] = cmd->add_flag("--allow-import-from-derivation", f.restrictions.importFromDerivation, "let expressions build derivations while they are evaluated");
+    o->given["evaluator-env"] = cmd->add_option("--evaluator-env", f.restrictions.evaluatorEnv, "an environment variable the evaluator may see besides Nix's own (repeatable)");
     cmd->callback([o]() { throw CLI::RuntimeError(runServe(*o)); });
 }
 

@@ -1,6 +1,7 @@
 #include "evaluation.hh"
 
 #include "channel.hh"
+#include "evaluator_environment.hh"
 #include "git_fetcher.hh"
 #include "parquet_reader.hh"
 #include "parquet_writer.hh"
@@ -301,15 +302,18 @@ bool Evaluation::resolve(const Emit & emit)
             } else if (spec.type == InputType::Path) {
                 if (!fs::is_directory(spec.path))
                     throw JobsetError("inputs." + name + ".path: '" + spec.path + "' is not a directory");
-                input.path = spec.path;
-                input.contentHash = hashDirectory(spec.path);
+                // Restricted evaluation allows reading under the input's
+                // path with its symlinks resolved, so that is the path given.
+                input.path = fs::canonical(spec.path);
+                input.contentHash = hashDirectory(input.path);
             }
             inputs_.insert_or_assign(name, std::move(input));
         }
         stage_ = "prepare";
         if (!jobset_.inputs.count(jobset_.expression.input))
             throw JobsetError("expression.input: no input named '" + jobset_.expression.input + "'");
-        fingerprint_ = fingerprintOf(fingerprintDocument(jobset_, inputs_));
+        checkRestrictions(settings_.restrictions);
+        fingerprint_ = fingerprintOf(fingerprintDocument(jobset_, inputs_, settings_.restrictions));
         logPath_ = logPathFor(settings_.stateDir, fingerprint_);
         fs::create_directories(fs::path(logPath_).parent_path());
         if (!settings_.force) stored_ = settings_.results->find(fingerprint_);
@@ -454,8 +458,18 @@ bool Evaluation::evaluate(const Emit & emit)
     stage_ = "evaluate";
     ProcessSpec spec;
     spec.argv = {findEvaluator(settings_, jobset_.options.evaluator)};
+    auto restrictions = restrictionArguments(settings_.restrictions);
+    spec.argv.insert(spec.argv.end(), restrictions.begin(), restrictions.end());
     auto args = evaluatorArguments(jobset_, inputs_, file);
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    // Nothing of this process's environment but what Nix needs, and a home
+    // and working directory of its own (relative paths in `nix` inputs
+    // resolve there, not in the service's directory).
+    auto home = fs::absolute(settings_.stateDir + "/evaluator-home").lexically_normal().string();
+    fs::create_directories(home);
+    spec.inheritEnvironment = false;
+    spec.env = evaluatorEnvironment(settings_.restrictions, home);
+    spec.cwd = home;
     int logFd = ::open(logPath_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (logFd < 0) throw std::runtime_error("cannot open " + logPath_);
     auto evalStarted = Clock::now();

@@ -28,6 +28,7 @@ struct EvaluationSettings
     std::chrono::seconds gitTimeout{60};
     std::string evaluatorDir;                    // where evolive-eval-jobs is, "" for PATH
     bool force = false;                          // evaluate even when a stored result exists
+    EvalRestrictions restrictions;               // what the evaluator may see (docs/security.md)
     std::function<void(size_t jobs, size_t errors)> progress; // called as jobs arrive
     // With options.push: pushes one job's .drv closure and says how it went
     // ({"uploaded": n, "present": m} or {"error": message}).

@@ -2,6 +2,7 @@
 
 #include "hash.hh"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -46,7 +47,8 @@ std::string hashDirectory(const std::string & root)
     return nix::toBase16(hash.finish());
 }
 
-json fingerprintDocument(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs)
+json fingerprintDocument(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs,
+                         const EvalRestrictions & restrictions)
 {
     json ins = json::object();
     for (auto & [name, input] : inputs) {
@@ -68,8 +70,20 @@ json fingerprintDocument(const Jobset & jobset, const std::map<std::string, Reso
         ins[name] = i;
     }
     auto & o = jobset.options;
+    // Names, not values, of the variables let through: the values are the
+    // server's (secrets, perhaps), and the fingerprint is published.
+    auto sorted = [](std::vector<std::string> v) {
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+        return v;
+    };
     return json{
-        {"version", 1},
+        {"version", 2},
+        {"restrictions",
+         {{"restrictEval", restrictions.restrictEval},
+          {"allowedUris", sorted(restrictions.allowedUris)},
+          {"importFromDerivation", restrictions.importFromDerivation},
+          {"evaluatorEnv", sorted(restrictions.evaluatorEnv)}}},
         {"inputs", ins},
         {"expression", {{"input", jobset.expression.input}, {"path", jobset.expression.path}}},
         {"options",

@@ -25,10 +25,13 @@ struct ResolvedInput
 };
 
 // What the fingerprint is computed from: every input's name, type, URL,
-// resolved revision or content hash, and value; the expression; and the
-// options that change results (not workers or memory). Keys are sorted and
-// there is no whitespace, so key order and spacing in the jobset do not matter.
-nlohmann::json fingerprintDocument(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs);
+// resolved revision or content hash, and value; the expression; the
+// options that change results (not workers or memory); and what the
+// evaluation was allowed to see (`restrictions`: a result evaluated with
+// more allowed is not one evaluated with less). Keys are sorted and there is
+// no whitespace, so key order and spacing in the jobset do not matter.
+nlohmann::json fingerprintDocument(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs,
+                                   const EvalRestrictions & restrictions = {});
 
 std::string fingerprintOf(const nlohmann::json & document);
 

@@ -8,6 +8,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace evolive {
 
@@ -57,6 +58,18 @@ struct EvalOptions
     size_t workers = 1;
     size_t maxMemoryMiB = 4096;
     bool push = false; // push each job's .drv closure to the binary cache as it is found
+};
+
+// What an evaluation may see, set by whoever runs evaluations (the
+// server's settings, `evolive eval`'s flags), never by the jobset. The
+// defaults are Hydra's: Nix's restricted mode, no URLs, no import from
+// derivation, and only the environment Nix needs (docs/security.md).
+struct EvalRestrictions
+{
+    bool restrictEval = true;                // Nix's restrict-eval: only the inputs can be read
+    std::vector<std::string> allowedUris;    // Nix's allowed-uris: URI prefixes fetchers may use
+    bool importFromDerivation = false;       // Nix's allow-import-from-derivation
+    std::vector<std::string> evaluatorEnv;   // more environment variables the evaluator sees
 };
 
 struct Jobset

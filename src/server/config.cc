@@ -1,6 +1,7 @@
 #include "config.hh"
 
 #include "evaluation.hh"
+#include "evaluator_environment.hh"
 
 #include <filesystem>
 #include <set>
@@ -40,6 +41,14 @@ struct TableReader
         if (auto * n = get(key)) {
             if (!n->is_string()) wrong(key, *n, "a string");
             out = **n->as_string();
+        }
+    }
+
+    void boolean(const std::string & key, bool & out)
+    {
+        if (auto * n = get(key)) {
+            if (!n->is_boolean()) wrong(key, *n, "true or false");
+            out = **n->as_boolean();
         }
     }
 
@@ -104,6 +113,10 @@ void loadConfigFile(const std::string & path, ServerConfig & c)
     r.strings("allowed-paths", c.allowedPaths);
     r.count("keep-evaluations", c.keepEvaluations);
     r.string("results", c.results);
+    r.boolean("restrict-eval", c.restrictions.restrictEval);
+    r.strings("allowed-uris", c.restrictions.allowedUris);
+    r.boolean("allow-import-from-derivation", c.restrictions.importFromDerivation);
+    r.strings("evaluator-env", c.restrictions.evaluatorEnv);
     if (auto * node = r.get("push")) {
         auto * table = node->as_table();
         if (!table) r.wrong("push", *node, "a table");
@@ -134,6 +147,11 @@ void finishConfig(ServerConfig & c)
         auto canonical = std::filesystem::canonical(dir, ec);
         if (ec) throw ConfigError("allowed-paths: '" + dir + "': " + ec.message());
         dir = canonical;
+    }
+    try {
+        checkRestrictions(c.restrictions);
+    } catch (JobsetError & e) {
+        throw ConfigError(e.what());
     }
     if (c.push.compression != "zstd" && c.push.compression != "xz" && c.push.compression != "none")
         throw ConfigError("push.compression must be zstd, xz or none");

@@ -2,6 +2,7 @@
 // Every setting and its default is documented in docs/service.md.
 #pragma once
 
+#include "jobset.hh"
 #include "push_session.hh"
 
 #include <chrono>
@@ -32,6 +33,7 @@ struct ServerConfig
     size_t keepEvaluations = 100;            // finished evaluations remembered in memory
     std::string results;                     // "": STATE/results; a directory, or s3://BUCKET?...&prefix=P
     cache::PushSettings push;                // push.cache "": STATE/binary-cache
+    EvalRestrictions restrictions;           // what evaluations may see (docs/security.md)
 };
 
 // Reads a TOML file into `config` (keys not in the file keep their value).

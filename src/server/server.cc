@@ -47,6 +47,8 @@ Server::Server(ServerConfig config) : config_(std::move(config))
     settings.evaluation.results->check();
     spdlog::info("results in {}", settings.evaluation.results->describe());
     settings.evaluation.gitTimeout = config_.gitTimeout;
+    settings.evaluation.restrictions = config_.restrictions;
+    if (!config_.restrictions.restrictEval) spdlog::warn("restrict-eval is off: evaluations may read any file this server can");
     settings.evaluation.evaluatorDir = std::filesystem::canonical("/proc/self/exe").parent_path();
     settings.evaluation.push = [this](const std::string & drvPath) {
         auto outcome = push_->push(drvPath);

@@ -18,7 +18,7 @@ namespace {
 pid_t spawn(const ProcessSpec & spec, int stdoutFd, int stderrFd)
 {
     std::vector<std::string> envStrings;
-    for (char ** e = environ; *e; ++e) {
+    for (char ** e = environ; spec.inheritEnvironment && *e; ++e) {
         std::string entry(*e);
         auto name = entry.substr(0, entry.find('='));
         if (!spec.env.count(name)) envStrings.push_back(entry);

@@ -15,6 +15,7 @@ struct ProcessSpec
 {
     std::vector<std::string> argv;              // argv[0] is looked up in PATH
     std::map<std::string, std::string> env;     // added to (or replacing in) the environment
+    bool inheritEnvironment = true;             // false: `env` is the whole environment
     std::optional<std::string> cwd;
     std::chrono::milliseconds timeout{0};       // 0: none; then SIGKILL
 };
