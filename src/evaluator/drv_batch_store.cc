@@ -45,6 +45,45 @@ nix::StorePath DrvBatchStore::addTextToStore(std::string_view name, std::string_
     return path;
 }
 
+namespace {
+
+// Whether `s` is UTF-8 that a JSON string can carry. A .drv holds its
+// attributes' bytes, which need not be.
+bool isUtf8(std::string_view s)
+{
+    for (size_t i = 0; i < s.size();) {
+        auto c = (unsigned char) s[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        if (n == 0 || i + n > s.size()) return false;
+        for (size_t k = 1; k < n; ++k)
+            if (((unsigned char) s[i + k] >> 6) != 0x2) return false;
+        i += n;
+    }
+    return true;
+}
+
+// A .drv's text as it travels in a JSON message: a string, or {"hex": ...}
+// when it is not UTF-8.
+json textMessage(const std::string & text)
+{
+    if (isUtf8(text)) return text;
+    static const char digits[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned char c : text) hex += {digits[c >> 4], digits[c & 0xf]};
+    return json{{"hex", hex}};
+}
+
+std::string textOf(const json & message)
+{
+    if (message.is_string()) return message.get<std::string>();
+    auto hex = message.at("hex").get<std::string>();
+    std::string text;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) text += (char) std::stoi(hex.substr(i, 2), nullptr, 16);
+    return text;
+}
+
+} // namespace
+
 json DrvBatchStore::handOff()
 {
     ++handOffs_;
@@ -54,7 +93,7 @@ json DrvBatchStore::handOff()
         drv.handOff = handOffs_;
         json refs = json::array();
         for (auto & r : drv.references) refs.push_back(printStorePath(r));
-        out.push_back(json::array({drv.name, drv.text, refs}));
+        out.push_back(json::array({drv.name, textMessage(drv.text), refs}));
     }
     return out;
 }
@@ -69,7 +108,7 @@ void DrvBatchStore::writeHandedOff(const json & drvs)
 {
     std::map<nix::StorePath, DrvText> batch;
     for (auto & d : drvs) {
-        DrvText drv{d.at(0).get<std::string>(), d.at(1).get<std::string>(), {}};
+        DrvText drv{d.at(0).get<std::string>(), textOf(d.at(1)), {}};
         for (auto & r : d.at(2)) drv.references.insert(parseStorePath(r.get<std::string>()));
         // The path is computed here, not trusted from the message.
         auto path = makeTextPath(drv.name, nix::hashString(nix::htSHA256, drv.text), drv.references);

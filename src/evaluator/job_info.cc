@@ -16,12 +16,48 @@ using nlohmann::json;
 
 namespace {
 
-json valueToJson(nix::EvalState & state, nix::Value & v)
+[[noreturn]] void notUtf8(const std::string & field)
+{
+    throw nix::Error("the job's '%s' is not valid UTF-8 (Nix strings are bytes; a JSON line holds text)", field);
+}
+
+// `field` names the value in the error when its strings are not UTF-8,
+// which printValueAsJSON writes as they are and nlohmann refuses.
+json valueToJson(nix::EvalState & state, nix::Value & v, const std::string & field)
 {
     nix::PathSet context;
     std::ostringstream out;
     nix::printValueAsJSON(state, true, v, nix::noPos, out, context);
-    return json::parse(out.str());
+    try {
+        return json::parse(out.str());
+    } catch (json::parse_error &) {
+        notUtf8(field);
+    }
+}
+
+// The first string (or key) in `value` that is not valid UTF-8, as a field
+// name ("system", "outputs.out"), or "".
+std::string firstNonUtf8(const json & value, const std::string & where)
+{
+    auto valid = [](const std::string & s) {
+        try {
+            (void) json(s).dump();
+            return true;
+        } catch (json::type_error &) {
+            return false;
+        }
+    };
+    if (value.is_string()) return valid(value.get_ref<const std::string &>()) ? "" : where;
+    if (value.is_object())
+        for (auto & [key, member] : value.items()) {
+            auto name = where.empty() ? key : where + "." + key;
+            if (!valid(key)) return name;
+            if (auto bad = firstNonUtf8(member, name); !bad.empty()) return bad;
+        }
+    if (value.is_array())
+        for (size_t i = 0; i < value.size(); ++i)
+            if (auto bad = firstNonUtf8(value[i], where + "[" + std::to_string(i) + "]"); !bad.empty()) return bad;
+    return "";
 }
 
 // Only meta values Nix itself considers valid (no functions, no
@@ -33,7 +69,7 @@ json describeMeta(nix::EvalState & state, nix::DrvInfo & drv)
     for (auto & name : drv.queryMetaNames()) {
         nix::Value * value = drv.queryMeta(name);
         if (!value) continue;
-        meta[name] = valueToJson(state, *value);
+        meta[name] = valueToJson(state, *value, "meta." + name);
     }
     return meta;
 }
@@ -84,7 +120,10 @@ std::string renderError(const nix::Error & e)
 
 json errorJob(const AttrPath & path, const std::string & message)
 {
-    return json{{"attr", showAttrPath(path)}, {"attrPath", path}, {"error", message}};
+    // An error may quote a string that is not UTF-8 (`throw "caf\xe9"`): its
+    // bad bytes become U+FFFD, so that the line can be written.
+    auto text = json::parse(json(message).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+    return json{{"attr", showAttrPath(path)}, {"attrPath", path}, {"error", text}};
 }
 
 json describeDerivation(nix::EvalState & state, const EvalJobsArgs & args, const AttrPath & path, nix::Value & v,
@@ -111,7 +150,14 @@ json describeDerivation(nix::EvalState & state, const EvalJobsArgs & args, const
     if (apply) {
         nix::Value result;
         state.callFunction(*apply, v, result, nix::noPos);
-        job["extraValue"] = valueToJson(state, result);
+        job["extraValue"] = valueToJson(state, result, "extraValue");
+    }
+    // The job line must be text: a field that is not fails the job, not the
+    // worker (whose reply could not be written).
+    try {
+        (void) job.dump();
+    } catch (json::type_error &) {
+        notUtf8(firstNonUtf8(job, ""));
     }
     return job;
 }

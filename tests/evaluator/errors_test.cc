@@ -236,3 +236,41 @@ TEST(EvalErrors, RejectUnusedArgsNamesTheArgumentsAndTheFormals)
               std::string::npos)
         << none.process.err;
 }
+
+// Strings that are not UTF-8 (Nix strings are bytes) cannot go into a JSON
+// line: the job whose field holds one gets an error line saying which
+// field, an error message holding one is kept with the bytes replaced, and
+// the worker lives on.
+TEST(EvalErrors, InvalidUtf8IsTheJobsOwnError)
+{
+    TempDir dir;
+    auto file = dir.write("utf8.nix", "{ salt }:\n"
+                                      "let mk = name: attrs: derivation ({ inherit name salt; system = \"x86_64-linux\";\n"
+                                      "                                   builder = \"/bin/sh\"; } // attrs); in\n"
+                                      "{\n"
+                                      "  before = mk \"before\" { };\n"
+                                      "  badSystem = mk \"bad-system\" { system = \"x86_64-linux\xff\"; };\n"
+                                      "  badMeta = mk \"bad-meta\" { } // { meta.description = \"caf\xe9\"; };\n"
+                                      "  badThrow = throw \"caf\xe9 is not UTF-8\";\n"
+                                      "  latin1Attr = mk \"latin1\" { label = \"caf\xe9\"; };\n"
+                                      "  after = mk \"after\" { };\n"
+                                      "}\n");
+    auto run = evalJobs({"--workers", "1", "--batch-size", "5", "--meta", "--argstr", "salt", freshSalt(), file});
+    ASSERT_EQ(run.process.exitCode, 0) << run.process.err;
+    EXPECT_EQ(run.process.err.find("worker died"), std::string::npos) << run.process.err;
+    auto system = errorOf(run, "badSystem");
+    EXPECT_NE(system.find("'system' is not valid UTF-8"), std::string::npos) << system;
+    auto meta = errorOf(run, "badMeta");
+    EXPECT_NE(meta.find("'meta.description' is not valid UTF-8"), std::string::npos) << meta;
+    auto thrown = errorOf(run, "badThrow");
+    EXPECT_NE(thrown.find("caf\xef\xbf\xbd is not UTF-8"), std::string::npos) << thrown; // U+FFFD for the byte
+    for (auto name : {"before", "after", "latin1Attr"}) {
+        ASSERT_TRUE(run.jobs.count(name)) << name;
+        EXPECT_TRUE(run.jobs[name].contains("drvPath")) << run.jobs[name];
+    }
+    // A .drv whose attributes are not UTF-8 (only the job line must be) is
+    // written with its bytes as they are.
+    auto drv = readFile(run.jobs["latin1Attr"]["drvPath"].get<std::string>());
+    EXPECT_NE(drv.find("\"label\",\"caf\xe9\""), std::string::npos) << drv;
+    EXPECT_EQ(run.lines.size(), 6u);
+}
