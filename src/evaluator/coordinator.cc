@@ -211,7 +211,7 @@ void Coordinator::handleResults(WorkerProcess & worker, const json & reply)
             worker.written = reply.value("handOff", worker.written);
         } catch (nix::Error & e) {
             for (auto & job : jobs)
-                if (!job.contains("error")) job = errorJob(job["attrPath"].get<AttrPath>(), renderError(e));
+                if (!job.contains("error")) job = environmentErrorJob(job["attrPath"].get<AttrPath>(), renderError(e));
         }
     }
     for (auto & job : jobs) emit(std::move(job));
@@ -268,9 +268,13 @@ void Coordinator::handleExit(WorkerProcess & worker)
     // started go to another worker.
     size_t culprit = std::min(worker.current, worker.batch.size() - 1);
     std::string why = !worker.fatal.empty() ? worker.fatal : describeStatus(status);
+    // A stack overflow is the expression's (the stack is the same every
+    // time); a signal, a crash or an exit is the machine's.
+    bool expressionCaused = worker.fatal.rfind("stack overflow", 0) == 0;
     if (why.rfind("error:", 0) != 0) why = "error: the evaluation worker died: " + why;
     nix::logger->log(nix::lvlError, nix::fmt("evolive-eval-jobs: '%s': %s", showAttrPath(worker.batch[culprit]), why));
-    emit(json{{"attr", showAttrPath(worker.batch[culprit])}, {"attrPath", worker.batch[culprit]}, {"error", why}});
+    auto & path = worker.batch[culprit];
+    emit(expressionCaused ? errorJob(path, why) : environmentErrorJob(path, why));
     std::cout.flush();
     for (size_t i = 0; i < worker.batch.size(); ++i)
         if (i != culprit) queue_.push_front(worker.batch[i]);

@@ -126,6 +126,13 @@ json errorJob(const AttrPath & path, const std::string & message)
     return json{{"attr", showAttrPath(path)}, {"attrPath", path}, {"error", text}};
 }
 
+json environmentErrorJob(const AttrPath & path, const std::string & message)
+{
+    auto job = errorJob(path, message);
+    job["errorCause"] = "environment";
+    return job;
+}
+
 json describeDerivation(nix::EvalState & state, const EvalJobsArgs & args, const AttrPath & path, nix::Value & v,
                         nix::Value * apply)
 {

@@ -24,6 +24,12 @@ void addStoreFields(nix::Store & store, const EvalJobsArgs & args, nlohmann::jso
 // The error line for an attribute, the message as plain text.
 nlohmann::json errorJob(const AttrPath & path, const std::string & message);
 
+// The error line of a job that failed because of the machine, not of its
+// expression (its worker killed or crashed, out of memory, the store
+// failing): `"errorCause": "environment"` besides nix-eval-jobs' fields, so
+// that a stored result holding it is not taken as final.
+nlohmann::json environmentErrorJob(const AttrPath & path, const std::string & message);
+
 // Nix's rendering of an error (`error: ...` with position and, with
 // --show-trace, the trace), without colour codes.
 std::string renderError(const nix::Error & e);

@@ -273,9 +273,9 @@ int runWorker(EvalJobsArgs & args)
             } catch (std::bad_alloc &) {
                 // The evaluator's state is not to be trusted after this: report
                 // the job and hand the rest of the batch to a fresh worker.
-                results.push_back({{"job", errorJob(path, nix::fmt("error: out of memory (the worker's limit is "
-                                                                    "%d MiB, see --max-memory-hard)",
-                                                                    args.effectiveHardLimitMiB()))}});
+                auto message = nix::fmt("error: out of memory (the worker's limit is %d MiB, see --max-memory-hard)",
+                                        args.effectiveHardLimitMiB());
+                results.push_back({{"job", environmentErrorJob(path, message)}});
                 restart = true;
                 break;
             }
@@ -291,7 +291,7 @@ int runWorker(EvalJobsArgs & args)
             // Without their .drv files the batch's jobs are not jobs.
             for (auto & result : results)
                 if (result.contains("job") && !result["job"].contains("error"))
-                    result["job"] = errorJob(result["job"]["attrPath"].get<AttrPath>(), renderError(e));
+                    result["job"] = environmentErrorJob(result["job"]["attrPath"].get<AttrPath>(), renderError(e));
         }
         for (auto & result : results) {
             if (!result.contains("job") || result["job"].contains("error")) continue;
@@ -299,7 +299,7 @@ int runWorker(EvalJobsArgs & args)
                 addStoreFields(*store, args, result["job"]);
             } catch (nix::Error & e) {
                 auto & job = result["job"];
-                job = errorJob(job["attrPath"].get<AttrPath>(), renderError(e));
+                job = environmentErrorJob(job["attrPath"].get<AttrPath>(), renderError(e));
             }
         }
 

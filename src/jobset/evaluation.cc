@@ -3,11 +3,13 @@
 #include "channel.hh"
 #include "evaluator_environment.hh"
 #include "git_fetcher.hh"
+#include "json_parse.hh"
 #include "parquet_reader.hh"
 #include "parquet_writer.hh"
 #include "process.hh"
 
 #include <algorithm>
+#include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -107,30 +109,6 @@ std::string lastLines(const std::string & file, size_t n)
     return out;
 }
 
-// The columns of a result file: one row per job; nested values as JSON text.
-// `extra` holds every other field of the line (namedConstituents,
-// cacheStatus, inputDrvs, ...) as one JSON object, so a replay is lossless.
-const std::vector<std::string> resultColumns{"attr", "attrPath", "name", "system", "drvPath",
-                                             "outputs", "meta", "error", "constituents", "extra"};
-
-const std::set<std::string> jsonColumns{"attrPath", "outputs", "meta", "constituents"};
-
-std::vector<results::Cell> resultRow(const json & job)
-{
-    std::vector<results::Cell> row;
-    json extra = json::object();
-    for (auto & [key, value] : job.items())
-        if (std::find(resultColumns.begin(), resultColumns.end(), key) == resultColumns.end()) extra[key] = value;
-    for (auto & column : resultColumns) {
-        if (column == "extra") row.emplace_back(extra.empty() ? results::Cell() : results::Cell(extra.dump()));
-        else if (!job.contains(column)) row.emplace_back();
-        else if (jsonColumns.count(column)) row.emplace_back(job[column].dump());
-        else row.emplace_back(job[column].get<std::string>());
-    }
-    return row;
-}
-
-
 std::string machineId()
 {
     std::ifstream in("/etc/machine-id");
@@ -140,37 +118,6 @@ std::string machineId()
 }
 
 } // namespace
-
-json jobFromRow(const std::vector<std::string> & columns, const std::vector<results::Cell> & row)
-{
-    json job = json::object();
-    for (size_t i = 0; i < columns.size() && i < row.size(); ++i) {
-        if (!row[i]) continue;
-        if (columns[i] == "extra") job.update(json::parse(*row[i]));
-        else job[columns[i]] = jsonColumns.count(columns[i]) ? json::parse(*row[i]) : json(*row[i]);
-    }
-    return job;
-}
-
-std::string jobLineFromRow(const std::vector<std::string> & columns, const std::vector<results::Cell> & row)
-{
-    // The cells are JSON text already (or strings to quote): put them
-    // together without parsing, and splice in the `extra` object's members.
-    std::string line = "{";
-    std::string extra;
-    for (size_t i = 0; i < columns.size() && i < row.size(); ++i) {
-        if (!row[i]) continue;
-        if (columns[i] == "extra") {
-            if (row[i]->size() > 2) extra = row[i]->substr(1, row[i]->size() - 2);
-            continue;
-        }
-        line += json(columns[i]).dump() + ":";
-        line += jsonColumns.count(columns[i]) ? *row[i] : jsonLine(json(*row[i]));
-        line += ",";
-    }
-    if (!extra.empty()) line += extra + ",";
-    return line + "\"type\":\"job\"}";
-}
 
 std::string isoTime(std::chrono::system_clock::time_point t)
 {
@@ -317,11 +264,40 @@ bool Evaluation::resolve(const Emit & emit)
         logPath_ = logPathFor(settings_.stateDir, fingerprint_);
         fs::create_directories(fs::path(logPath_).parent_path());
         if (!settings_.force) stored_ = settings_.results->find(fingerprint_);
+        if (stored_) {
+            auto [why, damaged] = whyNotReplayed(*stored_);
+            if (!why.empty()) {
+                stored_.reset();
+                if (settings_.refusedResult) settings_.refusedResult(fingerprint_, why, damaged);
+                else fprintf(stderr, "evolive: evaluating %s again: %s\n", fingerprint_.c_str(), why.c_str());
+            }
+        }
         resolveSeconds_ = secondsSince(started_);
         return true;
     } catch (std::exception & e) {
         return fail(emit, e.what());
     }
+}
+
+std::pair<std::string, bool> Evaluation::whyNotReplayed(const std::string & path) const
+{
+    results::ParquetContents contents;
+    try {
+        contents = results::readParquet(path, {});
+    } catch (std::exception & e) {
+        return {std::string("the stored result is damaged: ") + e.what(), true};
+    }
+    auto & m = contents.metadata;
+    if (!contents.checksummed) return {"the stored result has no checksum (written by an older evolive, or not by evolive)", true};
+    if (m["fingerprint"] != fingerprint_) return {"the stored result is of another fingerprint (" + m["fingerprint"] + ")", true};
+    if (m["jobs"] != std::to_string(contents.rows)) return {"the stored result's job count is not its row count", true};
+    if (!m.count("environmentErrors")) return {"the stored result does not say whether the environment caused errors", true};
+    if (m["environmentErrors"] != "0")
+        return {"the stored result has " + m["environmentErrors"] +
+                    " job errors caused by the environment (a killed or crashed worker, memory, the store), "
+                    "not by the expression",
+                false};
+    return {"", false};
 }
 
 bool Evaluation::run(const Emit & emit, const JobLineEmit & jobLine)
@@ -345,7 +321,7 @@ struct JobDelivery
     const Jobset & jobset;
     const EvaluationSettings & settings;
     const Emit & emit;
-    size_t jobs = 0, errors = 0;
+    size_t jobs = 0, errors = 0, environmentErrors = 0;
     json pushed{{"uploaded", 0}, {"present", 0}, {"errors", 0}};
 
     bool pushing() const { return jobset.options.push && settings.push; }
@@ -354,6 +330,7 @@ struct JobDelivery
     {
         ++jobs;
         if (job.contains("error")) ++errors;
+        if (job.contains("errorCause")) ++environmentErrors;
         job["type"] = "job";
         if (pushing() && job.contains("drvPath")) {
             auto outcome = settings.push(job["drvPath"].get<std::string>());
@@ -377,6 +354,7 @@ struct JobDelivery
                {"cached", cached},
                {"jobs", jobs},
                {"errors", errors},
+               {"environmentErrors", environmentErrors},
                {"durations", {{"fetch", fetchSeconds}, {cached ? "replay" : "evaluate", seconds}, {"total", total}}},
                {"result", result}};
         if (pushing()) f["push"] = pushed;
@@ -388,8 +366,11 @@ json metadataJson(const std::map<std::string, std::string> & metadata, const std
 {
     auto it = metadata.find(key);
     if (it == metadata.end()) return nullptr;
-    auto value = json::parse(it->second, nullptr, false);
-    return value.is_discarded() ? json(it->second) : value;
+    try {
+        return parseJson(it->second, key);
+    } catch (JsonParseError &) {
+        return it->second;
+    }
 }
 
 } // namespace
@@ -403,18 +384,30 @@ bool Evaluation::replay(const Emit & emit, const JobLineEmit & jobLine)
     std::ofstream(logPath_, std::ios::app) << "evolive: replayed from " << *stored_ << "\n";
     auto replayStarted = Clock::now();
     JobDelivery deliver{jobset_, settings_, emit};
+    size_t rowNumber = 0;
     results::readParquet(
         *stored_,
         [&](auto & columns, auto & row) {
-            if (!jobLine || deliver.pushing()) return deliver(jobFromRow(columns, row));
-            // Nothing to add to the job: pass its line on as stored.
+            // Each row is checked and its line encoded anew: the file may
+            // have been written by anyone who can write the results.
+            ++rowNumber;
+            json job;
+            try {
+                job = jobFromRow(columns, row);
+            } catch (std::exception & e) {
+                throw std::runtime_error("the stored result's row " + std::to_string(rowNumber) +
+                                         " is not a job as evolive stores it (" + e.what() + ")");
+            }
+            if (!jobLine || deliver.pushing()) return deliver(std::move(job));
             deliver.jobs++;
-            auto error = std::find(columns.begin(), columns.end(), "error") - columns.begin();
-            if (error < (long) row.size() && row[error]) deliver.errors++;
-            jobLine(jobLineFromRow(columns, row));
+            if (job.contains("error")) deliver.errors++;
+            job["type"] = "job";
+            jobLine(jsonLine(job));
             if (settings_.progress) settings_.progress(deliver.jobs, deliver.errors);
         },
         [&](const results::ParquetContents & contents) {
+            // Checked in resolve(); the file may have been replaced since.
+            if (!contents.checksummed) throw std::runtime_error("the stored result has no checksum");
             emit(json{{"type", "started"},
                       {"fingerprint", fingerprint_},
                       {"cached", true},
@@ -530,6 +523,7 @@ bool Evaluation::evaluate(const Emit & emit)
     result.setMetadata("finished", isoTime(std::chrono::system_clock::now()));
     result.setMetadata("jobs", std::to_string(deliver.jobs));
     result.setMetadata("errors", std::to_string(deliver.errors));
+    result.setMetadata("environmentErrors", std::to_string(deliver.environmentErrors));
     result.finish();
     settings_.results->stored(fingerprint_);
     emit(deliver.finished(fingerprint_, false, fetchSeconds, secondsSince(evalStarted), secondsSince(started_),

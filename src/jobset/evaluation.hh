@@ -7,6 +7,7 @@
 
 #include "fingerprint.hh"
 #include "jobset.hh"
+#include "result_rows.hh"
 #include "result_store.hh"
 
 #include <chrono>
@@ -29,6 +30,11 @@ struct EvaluationSettings
     std::string evaluatorDir;                    // where evolive-eval-jobs is, "" for PATH
     bool force = false;                          // evaluate even when a stored result exists
     EvalRestrictions restrictions;               // what the evaluator may see (docs/security.md)
+    // A stored result of the fingerprint exists but is not replayed: it is
+    // `damaged` (its checksum does not match, it has none, it is of another
+    // fingerprint), or it has errors caused by the environment; `why` says
+    // which. It is evaluated anew. Unset: a line on stderr.
+    std::function<void(const std::string & fingerprint, const std::string & why, bool damaged)> refusedResult;
     std::function<void(size_t jobs, size_t errors)> progress; // called as jobs arrive
     // With options.push: pushes one job's .drv closure and says how it went
     // ({"uploaded": n, "present": m} or {"error": message}).
@@ -62,13 +68,6 @@ std::string nixString(const std::string & s);
 // Throws JobsetError.
 std::string expressionFile(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs);
 
-// The `job` message a row of a stored result holds.
-nlohmann::json jobFromRow(const std::vector<std::string> & columns, const std::vector<std::optional<std::string>> & row);
-
-// The same as one JSON line (members in another order), made without
-// parsing: what a replay streams.
-std::string jobLineFromRow(const std::vector<std::string> & columns, const std::vector<std::optional<std::string>> & row);
-
 using Emit = std::function<void(const nlohmann::json &)>;
 using JobLineEmit = std::function<void(const std::string & line)>;
 
@@ -100,6 +99,9 @@ public:
 
 private:
     bool replay(const Emit & emit, const JobLineEmit & jobLine);
+    // Why the stored result at `path` is not to be replayed ("" when it
+    // is), and whether that is damage rather than environment errors.
+    std::pair<std::string, bool> whyNotReplayed(const std::string & path) const;
     bool evaluate(const Emit & emit);
     bool fail(const Emit & emit, const std::string & message);
 

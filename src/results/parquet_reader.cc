@@ -1,5 +1,7 @@
 #include "parquet_reader.hh"
 
+#include "hash.hh"
+
 #include <fstream>
 #include <stdexcept>
 #include <zstd.h>
@@ -21,6 +23,7 @@ public:
     ThriftReader(const char * data, size_t size) : p_(data), end_(data + size) {}
 
     size_t consumed(const char * start) const { return p_ - start; }
+    const char * position() const { return p_; }
 
     // The next field of the current struct: false at its end.
     bool field(int & id, int & type)
@@ -129,6 +132,7 @@ struct Footer
 {
     ParquetContents contents;
     std::vector<std::vector<Chunk>> rowGroups;
+    std::vector<size_t> checksumAt; // where each checksum entry's value is in the file
 };
 
 uint32_t u32(const char * p)
@@ -203,12 +207,16 @@ Footer parseFooter(const std::string & file)
             for (size_t i = 0; i < n; ++i) {
                 r.enter();
                 std::string k, v;
+                size_t valueAt = 0;
                 while (r.field(id, type)) {
                     if (id == 1) k = r.binary();
-                    else if (id == 2) v = r.binary();
-                    else r.skip(type);
+                    else if (id == 2) {
+                        v = r.binary();
+                        valueAt = r.position() - file.data() - v.size();
+                    } else r.skip(type);
                 }
                 r.leave();
+                if (k == checksumKey) f.checksumAt.push_back(valueAt);
                 f.contents.metadata[k] = v;
             }
         } else {
@@ -216,6 +224,18 @@ Footer parseFooter(const std::string & file)
         }
     }
     return f;
+}
+
+// The file's own SHA-256 (see parquet_writer.hh) against the one it holds.
+void verifyChecksum(const std::string & file, Footer & footer)
+{
+    if (footer.checksumAt.empty()) return;
+    auto & stored = footer.contents.metadata[checksumKey];
+    if (footer.checksumAt.size() != 1 || stored.size() != 64) damaged("malformed checksum");
+    auto zeroed = file;
+    zeroed.replace(footer.checksumAt[0], 64, std::string(64, '0'));
+    if (nix::sha256Hex(zeroed) != stored) damaged("checksum mismatch (the file was changed after it was written)");
+    footer.contents.checksummed = true;
 }
 
 std::string readWhole(const std::string & path)
@@ -306,6 +326,7 @@ ParquetContents readParquet(const std::string & path, const RowCallback & row, c
 {
     auto file = readWhole(path);
     auto footer = parseFooter(file);
+    verifyChecksum(file, footer);
     if (first) first(footer.contents);
     if (!row) return footer.contents;
     for (auto & group : footer.rowGroups) {

@@ -79,6 +79,7 @@ ParquetWriter::~ParquetWriter()
 void ParquetWriter::write(const std::string & bytes)
 {
     writeAll(fd_, bytes, "cannot write " + tmp_);
+    digest_(bytes);
     offset_ += bytes.size();
 }
 
@@ -172,22 +173,30 @@ void ParquetWriter::finish()
         meta.i64(3, group.rows);
         meta.endStruct();
     }
-    if (!metadata_.empty()) {
-        meta.beginList(5, ThriftWriter::Struct, metadata_.size());
-        for (auto & [k, v] : metadata_) {
-            meta.beginListStruct();
-            meta.binary(1, k);
-            meta.binary(2, v);
-            meta.endStruct();
-        }
+    // The checksum comes last in the list, as 64 '0' digits for now: the
+    // last such run in the footer (only the created_by field follows it).
+    const std::string placeholder(64, '0');
+    metadata_.erase(checksumKey);
+    meta.beginList(5, ThriftWriter::Struct, metadata_.size() + 1);
+    for (auto & [k, v] : metadata_) {
+        meta.beginListStruct();
+        meta.binary(1, k);
+        meta.binary(2, v);
+        meta.endStruct();
     }
+    meta.beginListStruct();
+    meta.binary(1, checksumKey);
+    meta.binary(2, placeholder);
+    meta.endStruct();
     meta.binary(6, "evolive");
     meta.endStruct();
 
     std::string footer = meta.bytes();
     appendU32(footer, meta.bytes().size());
     footer += "PAR1";
-    write(footer);
+    digest_(footer);
+    footer.replace(footer.rfind(placeholder), placeholder.size(), nix::toBase16(digest_.finish()));
+    writeAll(fd_, footer, "cannot write " + tmp_);
     if (fsync(fd_) != 0 || ::close(fd_) != 0) throw std::runtime_error("cannot write " + tmp_ + ": " + strerror(errno));
     fd_ = -1;
     if (rename(tmp_.c_str(), path_.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp_ + ": " + strerror(errno));

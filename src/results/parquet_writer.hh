@@ -4,7 +4,14 @@
 // when finish() has written the footer (a temporary file is renamed), so a
 // crash never leaves a file that looks complete. The subset of the format
 // written is described in docs/results.md; DuckDB reads it in the tests.
+//
+// Integrity: the key-value metadata holds `evolive.sha256`, the SHA-256 of
+// the whole file as it would be with that value's 64 hex digits all '0'
+// (so the digest covers every page, every offset and all other metadata);
+// readParquet checks it.
 #pragma once
+
+#include "hash.hh"
 
 #include <cstdint>
 #include <map>
@@ -15,6 +22,9 @@
 namespace evolive::results {
 
 using Cell = std::optional<std::string>;
+
+// The key-value metadata entry holding the file's SHA-256 (see above).
+inline const std::string checksumKey = "evolive.sha256";
 
 class ParquetWriter
 {
@@ -48,6 +58,7 @@ private:
     int fd_ = -1;
     int64_t offset_ = 0;
     uint64_t totalRows_ = 0;
+    nix::Sha256Sink digest_; // of everything written so far
     bool finished_ = false;
 };
 

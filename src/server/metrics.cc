@@ -55,6 +55,10 @@ std::string Metrics::render(const std::map<std::string, std::pair<std::string, d
            "Store paths of pushed closures, by outcome: uploaded, or found in the cache already.");
     out << "evolive_pushed_paths_total{outcome=\"uploaded\"} " << pathsUploaded << "\n"
         << "evolive_pushed_paths_total{outcome=\"present\"} " << pathsPresent << "\n";
+    metric("evolive_stored_results_refused_total", "counter",
+           "Stored results evaluated anew instead of replayed, by reason: damaged (or tampered), or environment errors.");
+    out << "evolive_stored_results_refused_total{reason=\"damaged\"} " << resultsDamaged << "\n"
+        << "evolive_stored_results_refused_total{reason=\"environment\"} " << resultsWithEnvironmentErrors << "\n";
     std::lock_guard lock(mutex_);
     metric("evolive_evaluation_duration_seconds", "summary", "Time from start to end of evaluations that ran.");
     out << "evolive_evaluation_duration_seconds_sum " << evaluationSeconds_ << "\n"

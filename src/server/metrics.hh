@@ -20,6 +20,9 @@ public:
     std::atomic<uint64_t> pushRequests{0}, pushErrors{0};
     // Closure pushes (for evaluations with push and for the push socket).
     std::atomic<uint64_t> pathsUploaded{0}, pathsPresent{0}, pushedBytes{0}, pushFailures{0};
+    // Stored results not replayed (evaluated anew): damaged or tampered, or
+    // holding errors caused by the environment.
+    std::atomic<uint64_t> resultsDamaged{0}, resultsWithEnvironmentErrors{0};
 
     void evaluationTook(double seconds);
     void requestAnswered(unsigned status);

@@ -50,6 +50,10 @@ Server::Server(ServerConfig config) : config_(std::move(config))
     settings.evaluation.restrictions = config_.restrictions;
     if (!config_.restrictions.restrictEval) spdlog::warn("restrict-eval is off: evaluations may read any file this server can");
     settings.evaluation.evaluatorDir = std::filesystem::canonical("/proc/self/exe").parent_path();
+    settings.evaluation.refusedResult = [this](const std::string & fingerprint, const std::string & why, bool damaged) {
+        (damaged ? metrics_.resultsDamaged : metrics_.resultsWithEnvironmentErrors)++;
+        spdlog::warn("evaluating {} again: {}", fingerprint, why);
+    };
     settings.evaluation.push = [this](const std::string & drvPath) {
         auto outcome = push_->push(drvPath);
         if (outcome.contains("error")) return nlohmann::json{{"error", outcome["error"]}};
