@@ -98,15 +98,38 @@ std::string findEvaluator(const EvaluationSettings & settings, const std::string
     throw JobsetError("evaluator '" + name + "' not found (looked next to evolive and in PATH)");
 }
 
-std::string lastLines(const std::string & file, size_t n)
+// The end of a log for a `failed` message: its last `lines` lines, within
+// its last `bytes` bytes (a longer line is cut at its start, marked
+// "[...]"), however long the log is: only that much is read.
+std::string logTail(const std::string & file, size_t lines = 20, size_t bytes = 8192)
 {
-    std::ifstream in(file);
-    std::vector<std::string> lines;
-    for (std::string l; std::getline(in, l);) lines.push_back(l);
-    std::string out;
-    for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i) out += lines[i] + "\n";
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    return out;
+    std::ifstream in(file, std::ios::binary | std::ios::ate);
+    if (!in) return "";
+    uint64_t size = in.tellg();
+    uint64_t start = size > bytes ? size - bytes : 0;
+    std::string text(size - start, '\0');
+    in.seekg(start);
+    in.read(text.data(), text.size());
+    text.resize(in.gcount());
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    // Back from the end to the newline before the first line kept.
+    size_t from = text.size(), count = 0;
+    while (from > 0) {
+        auto nl = text.rfind('\n', from - 1);
+        if (nl == std::string::npos) {
+            from = 0;
+            break;
+        }
+        if (++count == lines) {
+            from = nl + 1;
+            break;
+        }
+        from = nl;
+    }
+    // All that was read, and it began in the middle of the file: its first
+    // line is cut.
+    bool cut = from == 0 && start > 0;
+    return (cut ? "[...]" : "") + text.substr(from);
 }
 
 std::string machineId()
@@ -501,7 +524,7 @@ bool Evaluation::evaluate(const Emit & emit)
         if (cancelled_) throw std::runtime_error("cancelled");
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        auto tail = lastLines(logPath_, 20);
+        auto tail = logTail(logPath_);
         throw std::runtime_error("the evaluator failed (" +
                                  std::string(WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
                                                                  : "exit status " + std::to_string(WEXITSTATUS(status))) +

@@ -2,12 +2,15 @@
 
 #include "fingerprint.hh"
 #include "hash.hh"
+#include "leftovers.hh"
 #include "process.hh"
 
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <sys/file.h>
 #include <unistd.h>
@@ -47,6 +50,12 @@ GitFetcher::GitFetcher(std::string stateDir, std::chrono::seconds timeout)
 {
     fs::create_directories(root_ + "/mirrors");
     fs::create_directories(root_ + "/checkouts");
+    // Checkouts (with their submodules) of processes that died half-way:
+    // looked for once per process and state directory.
+    static std::mutex mutex;
+    static std::set<std::string> cleaned;
+    std::lock_guard lock(mutex);
+    if (cleaned.insert(root_).second) removeLeftovers(root_ + "/checkouts", {".tmp-"});
 }
 
 std::string GitFetcher::git(const std::vector<std::string> & args, const std::string & what,

@@ -1,5 +1,7 @@
 #include "result_store.hh"
 
+#include "leftovers.hh"
+
 #include <algorithm>
 #include <filesystem>
 #include <sys/stat.h>
@@ -16,6 +18,7 @@ bool isFingerprint(const std::string & s)
 DirectoryResultStore::DirectoryResultStore(std::string dir) : dir_(std::move(dir))
 {
     fs::create_directories(dir_);
+    removeLeftovers(dir_, {".tmp-"}); // ParquetWriter's, of evaluations that died
 }
 
 std::optional<std::string> DirectoryResultStore::find(const std::string & fingerprint)

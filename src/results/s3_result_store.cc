@@ -1,5 +1,6 @@
 #include "s3_result_store.hh"
 
+#include "leftovers.hh"
 #include "s3_cache.hh"
 
 #include <algorithm>
@@ -98,6 +99,7 @@ S3ResultStore::S3ResultStore(const std::string & url, std::string cacheDir) : ur
     auto credentials = cache::S3Credentials::find(location.profile);
     bucket_ = std::make_unique<cache::S3Cache>(std::move(location), std::move(credentials), cache::S3Cache::Role::Objects);
     fs::create_directories(cacheDir_);
+    removeLeftovers(cacheDir_, {".tmp-", ".download-"}); // of evaluations and downloads that died
 }
 
 S3ResultStore::~S3ResultStore() = default;
