@@ -21,11 +21,16 @@ std::optional<std::vector<std::string>> BinaryCache::narinfoKeys(size_t)
     return std::nullopt;
 }
 
-DirectoryCache::DirectoryCache(std::string root) : root_(fs::absolute(root).lexically_normal().string())
+std::string CacheInfo::render() const
+{
+    return "StoreDir: /nix/store\nWantMassQuery: " + std::string(wantMassQuery ? "1" : "0") +
+           "\nPriority: " + std::to_string(priority) + "\n";
+}
+
+DirectoryCache::DirectoryCache(std::string root, CacheInfo info) : root_(fs::absolute(root).lexically_normal().string())
 {
     fs::create_directories(root_ + "/nar");
-    if (!exists("nix-cache-info"))
-        put("nix-cache-info", "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n", "text/x-nix-cache-info");
+    if (!exists("nix-cache-info")) put("nix-cache-info", info.render(), "text/x-nix-cache-info");
 }
 
 bool DirectoryCache::exists(const std::string & key)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -12,6 +13,15 @@
 #include <vector>
 
 namespace evolive::cache {
+
+// What a new cache's `nix-cache-info` says (Nix's want-mass-query and
+// priority: how clients that use it as a substituter treat it).
+struct CacheInfo
+{
+    bool wantMassQuery = true;
+    int64_t priority = 30;
+    std::string render() const;
+};
 
 class BinaryCache
 {
@@ -36,7 +46,7 @@ class DirectoryCache : public BinaryCache
 {
 public:
     // Creates the directory and its nix-cache-info when missing.
-    explicit DirectoryCache(std::string root);
+    explicit DirectoryCache(std::string root, CacheInfo info = {});
     bool exists(const std::string & key) override;
     void put(const std::string & key, std::string_view data, const std::string & contentType) override;
     // Copies the file in the kernel (copy_file_range), then renames.
@@ -51,7 +61,32 @@ private:
     std::string root_;
 };
 
-// A directory path, `file://DIR`, or `s3://BUCKET?...` (see s3_cache.hh).
+struct S3Location;
+
+// A binary cache URL for writing: a directory, `file://DIR?PARAMS` or
+// `s3://BUCKET?PARAMS` (store_url.hh), with Nix's binary cache parameters
+// taken out of it: the ones evolive honours are here, the ones that do not
+// change what is written (trusted, path-info-cache-size, local-nar-cache,
+// system-features) are accepted, and any other, or a value evolive does not
+// write (compression=gzip, write-nar-listing=true, ...), is refused by
+// name. The list is in docs/push.md.
+struct BinaryCacheUrl
+{
+    std::string text;                          // as given
+    std::string directory;                     // a directory cache, or
+    std::shared_ptr<S3Location> s3;            // an S3 one
+    std::optional<std::string> compression;    // compression: xz, zstd or none
+    std::optional<int64_t> compressionLevel;   // compression-level
+    std::optional<bool> parallelCompression;   // parallel-compression
+    std::optional<std::string> secretKey;      // secret-key (or a single secret-keys)
+    CacheInfo info;                            // want-mass-query, priority
+
+    // Throws std::invalid_argument, naming the parameter.
+    static BinaryCacheUrl parse(const std::string & url);
+};
+
+// The cache a URL names. Creates nothing before the whole URL is checked.
+std::unique_ptr<BinaryCache> openBinaryCache(const BinaryCacheUrl & url);
 std::unique_ptr<BinaryCache> openBinaryCache(const std::string & where);
 
 } // namespace evolive::cache

@@ -1,15 +1,38 @@
 #include "compression.hh"
 
 #include <lzma.h>
+#include <algorithm>
 #include <stdexcept>
+#include <thread>
 #include <zstd.h>
 
 namespace evolive::cache {
 
-void checkCompression(const std::string & method)
+namespace {
+
+int zstdLevel(const NarCompression & c)
 {
+    return c.level < 0 ? 3 : c.level;
+}
+
+uint32_t xzPreset(const NarCompression & c)
+{
+    return c.level < 0 ? 6 : (uint32_t) c.level;
+}
+
+} // namespace
+
+void checkCompression(const NarCompression & c)
+{
+    auto & method = c.method;
     if (method != "zstd" && method != "xz" && method != "none")
         throw std::invalid_argument("unknown compression '" + method + "' (expected zstd, xz or none)");
+    int top = method == "zstd" ? 19 : method == "xz" ? 9 : 0;
+    if (c.level != -1 && (c.level < (method == "zstd" ? 1 : 0) || c.level > top))
+        throw std::invalid_argument("compression-level " + std::to_string(c.level) + " is out of range for " + method +
+                                    (method == "none" ? " (it has no levels)"
+                                                      : " (" + std::string(method == "zstd" ? "1" : "0") + " to " +
+                                                            std::to_string(top) + ", or -1 for the default)"));
 }
 
 std::string compressionExtension(const std::string & method)
@@ -18,20 +41,21 @@ std::string compressionExtension(const std::string & method)
     return method == "zstd" ? ".zst" : method == "xz" ? ".xz" : "";
 }
 
-std::string compress(const std::string & method, std::string_view data)
+std::string compress(const NarCompression & c, std::string_view data)
 {
-    checkCompression(method);
+    checkCompression(c);
+    auto & method = c.method;
     if (method == "none") return std::string(data);
     if (method == "zstd") {
         std::string out(ZSTD_compressBound(data.size()), '\0');
-        size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 3);
+        size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), zstdLevel(c));
         if (ZSTD_isError(n)) throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(n));
         out.resize(n);
         return out;
     }
     std::string out(lzma_stream_buffer_bound(data.size()), '\0');
     size_t pos = 0;
-    if (lzma_easy_buffer_encode(6, LZMA_CHECK_CRC64, nullptr, (const uint8_t *) data.data(), data.size(),
+    if (lzma_easy_buffer_encode(xzPreset(c), LZMA_CHECK_CRC64, nullptr, (const uint8_t *) data.data(), data.size(),
                                 (uint8_t *) out.data(), &pos, out.size()) != LZMA_OK)
         throw std::runtime_error("xz compression failed");
     out.resize(pos);
@@ -80,19 +104,26 @@ struct Compressor::State
     }
 };
 
-Compressor::Compressor(const std::string & method, std::function<void(std::string_view)> sink)
+Compressor::Compressor(const NarCompression & c, std::function<void(std::string_view)> sink)
     : state_(std::make_unique<State>())
 {
-    checkCompression(method);
-    state_->method = method;
+    checkCompression(c);
+    state_->method = c.method;
     state_->sink = std::move(sink);
-    if (method == "zstd") {
-        // Level 3, as compress() uses.
+    unsigned threads = c.parallel ? std::max(1u, std::thread::hardware_concurrency()) : 1;
+    if (c.method == "zstd") {
         state_->zstd = ZSTD_createCCtx();
-        if (!state_->zstd || ZSTD_isError(ZSTD_CCtx_setParameter(state_->zstd, ZSTD_c_compressionLevel, 3)))
+        if (!state_->zstd || ZSTD_isError(ZSTD_CCtx_setParameter(state_->zstd, ZSTD_c_compressionLevel, zstdLevel(c))))
             throw std::runtime_error("zstd: cannot create a compression context");
-    } else if (method == "xz") {
-        if (lzma_easy_encoder(&state_->xz, 6, LZMA_CHECK_CRC64) != LZMA_OK)
+        // Without zstd's threads built in, this fails: one thread, as without parallel.
+        if (threads > 1) ZSTD_CCtx_setParameter(state_->zstd, ZSTD_c_nbWorkers, (int) threads);
+    } else if (c.method == "xz") {
+        lzma_mt mt{};
+        mt.threads = threads;
+        mt.preset = xzPreset(c);
+        mt.check = LZMA_CHECK_CRC64;
+        if ((threads > 1 ? lzma_stream_encoder_mt(&state_->xz, &mt)
+                         : lzma_easy_encoder(&state_->xz, xzPreset(c), LZMA_CHECK_CRC64)) != LZMA_OK)
             throw std::runtime_error("xz: cannot create an encoder");
     }
 }

@@ -1,16 +1,32 @@
 #include "push_session.hh"
 
+#include "compression.hh"
 #include "signing_key.hh"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace evolive::cache {
 
 PushSession::PushSession(const PushSettings & s)
 {
+    // Everything the URL says is checked before the cache is opened (which
+    // creates it): a refused parameter writes nothing.
+    auto url = BinaryCacheUrl::parse(s.cache);
+    NarCompression compression{url.compression.value_or(s.compression)};
+    compression.level = (int) url.compressionLevel.value_or(-1);
+    compression.parallel = url.parallelCompression.value_or(false);
+    checkCompression(compression);
+    auto keyFile = s.keyFile;
+    if (url.secretKey) {
+        if (!keyFile.empty() && keyFile != *url.secretKey)
+            throw std::invalid_argument("two signing keys: --key " + keyFile + " and secret-key=" + *url.secretKey +
+                                        " in '" + s.cache + "' (evolive signs with one)");
+        keyFile = *url.secretKey;
+    }
     std::optional<nix::SigningKey> key;
-    if (!s.keyFile.empty()) key = nix::SigningKey::fromFile(s.keyFile);
-    cache_ = openBinaryCache(s.cache);
+    if (!keyFile.empty()) key = nix::SigningKey::fromFile(keyFile);
+    cache_ = openBinaryCache(url);
     // Each of a walk's checks borrows a connection for its query: enough for
     // one push's checks at once, or one per push at once; more pushes share.
     daemons_ = std::make_unique<DaemonPool>(
@@ -20,7 +36,7 @@ PushSession::PushSession(const PushSettings & s)
     daemons_->acquire();
     presence_ = s.redis.empty() ? std::make_unique<PresenceCache>()
                                 : std::make_unique<PresenceCache>(s.redis, cache_->describe());
-    pusher_ = std::make_unique<Pusher>(*daemons_, *cache_, *presence_, key, s.compression, s.uploads, s.closures, s.checks);
+    pusher_ = std::make_unique<Pusher>(*daemons_, *cache_, *presence_, key, compression, s.uploads, s.closures, s.checks);
 }
 
 } // namespace evolive::cache

@@ -67,7 +67,7 @@ struct Pusher::Walk
 };
 
 Pusher::Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
-               std::string compression, size_t uploads, size_t closures, size_t checks, size_t listLimit)
+               NarCompression compression, size_t uploads, size_t closures, size_t checks, size_t listLimit)
     : daemons_(daemons), cache_(cache), presence_(presence), key_(std::move(key)), compression_(std::move(compression)),
       uploads_(uploads ? uploads : std::max(1u, std::thread::hardware_concurrency())), checks_(checks ? checks : 1),
       listLimit_(listLimit), closureTurns_(closures ? closures : 1), uploadSlots_(uploads_)
@@ -292,8 +292,8 @@ std::pair<uint64_t, uint64_t> Pusher::upload(const nix::PathInfo & info)
 
     nix::NarInfo narinfo;
     narinfo.storePath = info.path;
-    narinfo.url = "nar/" + fileHash + ".nar" + compressionExtension(compression_);
-    narinfo.compression = compression_;
+    narinfo.url = "nar/" + fileHash + ".nar" + compressionExtension(compression_.method);
+    narinfo.compression = compression_.method;
     narinfo.fileHash = "sha256:" + fileHash;
     narinfo.fileSize = fileSize;
     narinfo.narHash = "sha256:" + nix::toNixBase32(narHash);

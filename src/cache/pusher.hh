@@ -18,6 +18,7 @@
 #pragma once
 
 #include "binary_cache.hh"
+#include "compression.hh"
 #include "daemon_pool.hh"
 #include "fifo_semaphore.hh"
 #include "signing_key.hh"
@@ -107,7 +108,7 @@ public:
     // means 1. The daemon pool should hold max(`closures`, `checks`)
     // connections: each check borrows one for its query.
     Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
-           std::string compression = "zstd", size_t uploads = 0, size_t closures = 4, size_t checks = 16,
+           NarCompression compression = "zstd", size_t uploads = 0, size_t closures = 4, size_t checks = 16,
            size_t listLimit = 200000);
 
     // What a push must upload: the closure of `roots` without the paths
@@ -159,7 +160,7 @@ private:
     BinaryCache & cache_;
     PresenceCache & presence_;
     std::optional<nix::SigningKey> key_;
-    std::string compression_;
+    NarCompression compression_;
     size_t uploads_;
     size_t checks_;
     size_t listLimit_;

@@ -19,21 +19,6 @@ namespace evolive::cache {
 
 namespace {
 
-std::map<std::string, std::string> parseQuery(const std::string & query)
-{
-    std::map<std::string, std::string> out;
-    size_t start = 0;
-    while (start < query.size()) {
-        auto end = query.find('&', start);
-        auto pair = query.substr(start, end == std::string::npos ? std::string::npos : end - start);
-        auto eq = pair.find('=');
-        if (!pair.empty()) out[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
-        if (end == std::string::npos) break;
-        start = end + 1;
-    }
-    return out;
-}
-
 std::string xmlField(const std::string & xml, const std::string & tag)
 {
     auto open = xml.find("<" + tag + ">");
@@ -156,37 +141,58 @@ size_t onRead(char * buffer, size_t size, size_t n, void * userdata)
 
 } // namespace
 
-S3Location S3Location::parse(const std::string & url)
+S3Location S3Location::take(StoreUrl & url)
 {
-    if (url.rfind("s3://", 0) != 0) throw std::invalid_argument("not an S3 URL (s3://BUCKET?...): " + url);
-    auto rest = url.substr(5);
-    auto q = rest.find('?');
+    if (url.kind() != StoreUrl::Kind::S3) throw std::invalid_argument("not an S3 URL (s3://BUCKET?...): " + url.text());
     S3Location loc;
-    loc.bucket = rest.substr(0, q);
-    if (loc.bucket.empty() || loc.bucket.find('/') != std::string::npos)
-        throw std::invalid_argument("S3 URL needs a bucket name: " + url);
-    auto params = parseQuery(q == std::string::npos ? "" : rest.substr(q + 1));
-    for (auto & [k, v] : params) {
-        if (k == "region") loc.region = v;
-        else if (k == "endpoint") loc.endpoint = v;
-        else if (k == "addressing") {
-            if (v != "path" && v != "virtual") throw std::invalid_argument("addressing must be path or virtual");
-            loc.pathStyle = v == "path";
-        } else if (k == "profile") loc.profile = v;
-        else if (k == "multipart-threshold") loc.multipartThreshold = std::stoull(v);
-        else if (k == "part-size") loc.partSize = std::stoull(v);
-        else if (k == "retries") loc.retries = std::stoi(v);
-        else throw std::invalid_argument("unknown S3 URL parameter '" + k + "'");
+    loc.bucket = url.location();
+    auto bad = [&](const std::string & what) { throw std::invalid_argument(what + " in '" + url.text() + "'"); };
+    if (auto region = url.take("region", {"aws-region"})) loc.region = *region;
+    if (auto profile = url.take("profile")) loc.profile = *profile;
+    auto scheme = url.take("scheme");
+    if (scheme && *scheme != "http" && *scheme != "https") bad("scheme must be http or https, not '" + *scheme + "'");
+    if (auto endpoint = url.take("endpoint"); endpoint && !endpoint->empty()) {
+        // Nix's form is HOST[:PORT] with `scheme`; evolive's, and Nix's
+        // newer one, a URL.
+        auto colon = endpoint->find("://");
+        if (colon == std::string::npos) {
+            loc.endpoint = scheme.value_or("https") + "://" + *endpoint;
+        } else {
+            if (scheme && endpoint->substr(0, colon) != *scheme)
+                bad("scheme=" + *scheme + " contradicts the endpoint's scheme (" + *endpoint + ")");
+            if (endpoint->substr(0, colon) != "http" && endpoint->substr(0, colon) != "https")
+                bad("the endpoint must be http:// or https://");
+            loc.endpoint = *endpoint;
+        }
+    } else if (scheme) {
+        loc.scheme = *scheme;
     }
-    if (!loc.endpoint.empty() && !params.count("addressing")) loc.pathStyle = true;
-    if (loc.partSize == 0) throw std::invalid_argument("part-size must be positive");
     while (!loc.endpoint.empty() && loc.endpoint.back() == '/') loc.endpoint.pop_back();
+    // With an endpoint, path-style (as Nix's `auto`); AWS virtual-hosted.
+    loc.pathStyle = !loc.endpoint.empty();
+    auto addressing = url.take("addressing");
+    auto style = url.take("addressing-style");
+    if (addressing && style) bad("addressing and addressing-style are the same setting: give one");
+    if (addressing && *addressing != "path" && *addressing != "virtual") bad("addressing must be path or virtual");
+    if (style && *style != "auto" && *style != "path" && *style != "virtual")
+        bad("addressing-style must be auto, path or virtual");
+    auto chosen = addressing ? *addressing : style.value_or("auto");
+    if (chosen != "auto") loc.pathStyle = chosen == "path";
+    if (auto threshold = url.takeCount("multipart-threshold")) loc.multipartThreshold = *threshold;
+    if (auto part = url.takeCount("part-size", {"multipart-chunk-size", "buffer-size"})) loc.partSize = *part;
+    if (auto multipart = url.takeBool("multipart-upload"); multipart && !*multipart)
+        loc.multipartThreshold = SIZE_MAX; // one PUT per file, as Nix without it
+    if (auto retries = url.takeCount("retries")) {
+        if (*retries > 100) bad("retries must be at most 100");
+        loc.retries = (int) *retries;
+    }
+    if (loc.partSize == 0) bad("part-size must be positive");
     return loc;
 }
 
 std::string S3Location::objectUrl(const std::string & key) const
 {
-    std::string base = endpoint.empty() ? "https://s3." + region + ".amazonaws.com" : endpoint;
+    std::string base = endpoint.empty() ? scheme + "://s3." + region + ".amazonaws.com" : endpoint;
     if (pathStyle) return base + "/" + bucket + "/" + key;
     auto scheme = base.find("://");
     return base.substr(0, scheme + 3) + bucket + "." + base.substr(scheme + 3) + "/" + key;
@@ -234,13 +240,12 @@ S3Credentials S3Credentials::find(const std::string & profileName)
     return c;
 }
 
-S3Cache::S3Cache(S3Location location, S3Credentials credentials, Role role)
+S3Cache::S3Cache(S3Location location, S3Credentials credentials, Role role, CacheInfo info)
     : location_(std::move(location)), credentials_(std::move(credentials))
 {
     static bool initialised = (curl_global_init(CURL_GLOBAL_DEFAULT), true);
     (void) initialised;
-    if (role == Role::BinaryCache && !exists("nix-cache-info"))
-        put("nix-cache-info", "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n", "text/x-nix-cache-info");
+    if (role == Role::BinaryCache && !exists("nix-cache-info")) put("nix-cache-info", info.render(), "text/x-nix-cache-info");
 }
 
 S3Cache::~S3Cache()

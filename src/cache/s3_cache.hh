@@ -4,9 +4,12 @@
 //
 //   s3://BUCKET?region=eu-west-1                         AWS, virtual-hosted addressing
 //   s3://BUCKET?endpoint=http://127.0.0.1:4568           another server, path-style
-//   parameters: region (us-east-1), endpoint, addressing (path|virtual),
-//   profile (AWS profile for credentials), multipart-threshold and
-//   part-size (bytes; 64 MiB and 16 MiB), retries (5)
+//   s3://BUCKET?endpoint=127.0.0.1:4568&scheme=http      the same, as Nix writes it
+//   parameters (docs/push.md): region (us-east-1), endpoint, scheme,
+//   addressing (path|virtual) or Nix's addressing-style (auto|path|virtual),
+//   profile (AWS profile for credentials), multipart-upload,
+//   multipart-threshold and part-size (Nix: multipart-chunk-size,
+//   buffer-size) (bytes; 64 MiB and 16 MiB), retries (5)
 //
 // Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and
 // AWS_SESSION_TOKEN), else from the profile (AWS_PROFILE, else `default`)
@@ -14,6 +17,7 @@
 #pragma once
 
 #include "binary_cache.hh"
+#include "store_url.hh"
 
 #include <chrono>
 #include <cstdint>
@@ -38,14 +42,17 @@ struct S3Location
     std::string bucket;
     std::string region = "us-east-1";
     std::string endpoint;      // scheme://host[:port]; "" means AWS
+    std::string scheme = "https"; // AWS's, when there is no endpoint
     bool pathStyle = false;
     std::string profile;
     size_t multipartThreshold = 64u << 20;
     size_t partSize = 16u << 20;
     int retries = 5;
 
-    // Throws std::invalid_argument for a URL that is not s3://BUCKET?...
-    static S3Location parse(const std::string & url);
+    // The bucket of an s3:// URL and the connection's parameters, taken out
+    // of it (the caller refuses what is left). Throws std::invalid_argument
+    // for a value that is not valid (naming the parameter).
+    static S3Location take(StoreUrl & url);
     // The URL of `key` (without query).
     std::string objectUrl(const std::string & key) const;
 };
@@ -71,7 +78,8 @@ public:
     // A binary cache writes `nix-cache-info` when the bucket has none; a
     // bucket used for other objects (results) does not.
     enum class Role { BinaryCache, Objects };
-    S3Cache(S3Location location, S3Credentials credentials, Role role = Role::BinaryCache);
+    S3Cache(S3Location location, S3Credentials credentials, Role role = Role::BinaryCache,
+            CacheInfo info = {true, 40});
     ~S3Cache() override;
 
     bool exists(const std::string & key) override;

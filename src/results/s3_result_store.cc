@@ -2,6 +2,7 @@
 
 #include "leftovers.hh"
 #include "s3_cache.hh"
+#include "store_url.hh"
 
 #include <algorithm>
 #include <chrono>
@@ -20,44 +21,6 @@ namespace evolive::results {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string percentDecode(const std::string & s)
-{
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && isxdigit((unsigned char) s[i + 1]) && isxdigit((unsigned char) s[i + 2])) {
-            out += (char) std::stoi(s.substr(i + 1, 2), nullptr, 16);
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
-// Takes the results' own parameters (`prefix`, `cache-limit`) out of the
-// URL's query into `params`: the rest is a binary cache URL.
-std::string takeResultParams(const std::string & url, std::map<std::string, std::string> & taken)
-{
-    auto q = url.find('?');
-    if (q == std::string::npos) return url;
-    std::string rest = url.substr(0, q), params;
-    size_t start = q + 1;
-    while (start <= url.size()) {
-        auto end = url.find('&', start);
-        if (end == std::string::npos) end = url.size();
-        auto param = url.substr(start, end - start);
-        auto name = param.substr(0, param.find('='));
-        if (name == "prefix" || name == "cache-limit") {
-            if (taken.count(name)) throw std::invalid_argument("S3 URL: " + name + " given twice: " + url);
-            taken[name] = percentDecode(param.substr(std::min(param.size(), name.size() + 1)));
-        } else if (!param.empty()) {
-            params += (params.empty() ? "" : "&") + param;
-        }
-        start = end + 1;
-    }
-    return params.empty() ? rest : rest + "?" + params;
-}
 
 // "4294967296", "512M", "4G": bytes.
 uint64_t parseBytes(const std::string & value, const std::string & url)
@@ -87,10 +50,11 @@ std::string temporaryName(const std::string & path)
 
 S3ResultStore::S3ResultStore(const std::string & url, std::string cacheDir) : url_(url), cacheDir_(std::move(cacheDir))
 {
-    std::map<std::string, std::string> params;
-    auto location = cache::S3Location::parse(takeResultParams(url, params));
-    prefix_ = params["prefix"];
-    if (params.count("cache-limit")) cacheLimit_ = parseBytes(params["cache-limit"], url);
+    auto parsed = cache::StoreUrl::parse(url);
+    auto location = cache::S3Location::take(parsed);
+    prefix_ = parsed.take("prefix").value_or("");
+    if (auto limit = parsed.take("cache-limit")) cacheLimit_ = parseBytes(*limit, url);
+    parsed.refuseRest("an s3:// results store");
     if (!prefix_.empty() && prefix_.front() == '/')
         throw std::invalid_argument("S3 URL: prefix must not start with '/': " + url);
     for (char c : prefix_)
@@ -219,11 +183,10 @@ std::vector<StoredResult> S3ResultStore::recent(size_t limit)
 std::shared_ptr<ResultStore> openResultStore(const std::string & setting, const std::string & stateDir)
 {
     if (setting.empty()) return std::make_shared<DirectoryResultStore>(stateDir + "/results");
-    if (setting.rfind("s3://", 0) == 0) return std::make_shared<S3ResultStore>(setting, stateDir + "/results-cache");
-    if (setting.rfind("file://", 0) == 0) return std::make_shared<DirectoryResultStore>(setting.substr(7));
-    if (setting.find("://") != std::string::npos)
-        throw std::invalid_argument("results: '" + setting + "' is neither a directory nor s3://BUCKET?...");
-    return std::make_shared<DirectoryResultStore>(setting);
+    auto url = cache::StoreUrl::parse(setting);
+    if (url.kind() == cache::StoreUrl::Kind::S3) return std::make_shared<S3ResultStore>(setting, stateDir + "/results-cache");
+    url.refuseRest("a results directory");
+    return std::make_shared<DirectoryResultStore>(url.location());
 }
 
 } // namespace evolive::results

@@ -155,6 +155,11 @@ void finishConfig(ServerConfig & c)
     }
     if (c.push.compression != "zstd" && c.push.compression != "xz" && c.push.compression != "none")
         throw ConfigError("push.compression must be zstd, xz or none");
+    try {
+        cache::BinaryCacheUrl::parse(c.push.cache); // refused parameters stop the server at once
+    } catch (std::invalid_argument & e) {
+        throw ConfigError(std::string("push.cache: ") + e.what());
+    }
 }
 
 } // namespace evolive::server
