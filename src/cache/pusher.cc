@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -27,16 +28,21 @@
 namespace evolive::cache {
 
 // One call of push(): the paths it uploads or waits for, each waiting for
-// the paths it references. Guarded by Pusher::mutex_, because the end of an
-// upload by one push moves the pushes that wait for it.
+// the paths it references, filled in by the closure walk while uploads go
+// on. Guarded by Pusher::mutex_, because the end of an upload by one push
+// moves the pushes that wait for it.
 struct Pusher::Schedule
 {
-    std::vector<nix::PathInfo> order;            // references first
-    std::vector<size_t> waitingOn;               // per path: references not in the cache yet
-    std::vector<std::vector<size_t>> dependents; // per path: the paths that reference it
-    std::vector<size_t> ready;                   // every reference in the cache
-    size_t uploading = 0;                        // by this push, under way
-    size_t awaiting = 0;                         // paths another push uploads
+    std::deque<nix::PathInfo> order;                  // as the walk finds them (stable references)
+    std::vector<size_t> waitingOn;                    // per path: references not in the cache yet
+    std::map<std::string, std::vector<size_t>> waiters; // a path not in the cache yet: who waits for it
+    std::set<std::string> inCache;                    // found present, or uploaded since
+    std::vector<size_t> ready;                        // every reference in the cache
+    bool walking = true;                              // the walk may still add paths
+    size_t uploading = 0;                             // by this push, under way
+    size_t awaiting = 0;                              // paths another push uploads
+    size_t idle = 0;                                  // uploading threads waiting for a path
+    std::vector<std::thread> threads;                 // uploading threads
     std::exception_ptr failure;
     PushSummary summary;
     PushProgress * progress = nullptr;
@@ -59,11 +65,11 @@ struct Pusher::Walk
     std::deque<std::string> todo;  // found, not yet taken
     size_t checkers = 1;           // the calling thread, and the threads started
     size_t busy = 0;               // paths being checked
-    std::map<std::string, nix::PathInfo> infos; // the missing paths
     std::vector<std::string> present;
     std::exception_ptr failure;
     std::vector<std::thread> threads;
     PushProgress * progress = nullptr;
+    Schedule * schedule = nullptr; // where the paths found go, as they are found
 };
 
 Pusher::Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
@@ -145,6 +151,9 @@ void Pusher::check(Walk & w)
         }
 
         if (w.progress && !error) ++w.progress->checked;
+        // What is known now may let uploads start while the walk goes on.
+        if (!error && present) foundPresent(*w.schedule, path);
+        else if (!error) foundMissing(*w.schedule, *info);
         lock.lock();
         --w.busy;
         size_t queued = 0;
@@ -158,7 +167,6 @@ void Pusher::check(Walk & w)
                     w.todo.push_back(ref);
                     ++queued;
                 }
-            w.infos.emplace(path, std::move(*info));
             widen(w);
         }
         if (w.failure || (w.busy == 0 && w.todo.empty()) || queued > 1)
@@ -168,12 +176,12 @@ void Pusher::check(Walk & w)
     }
 }
 
-std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & roots, std::vector<std::string> & present,
-                                           PushProgress * progress)
+void Pusher::walk(const std::vector<std::string> & roots, Schedule & s)
 {
     listOnce();
     Walk w;
-    w.progress = progress;
+    w.progress = s.progress;
+    w.schedule = &s;
     for (auto & r : roots) {
         if (auto why = nix::whyNotStorePath(r); !why.empty())
             throw std::runtime_error("'" + r + "' is not a store path: " + why);
@@ -194,25 +202,45 @@ std::vector<nix::PathInfo> Pusher::missing(const std::vector<std::string> & root
     }
     for (auto & t : threads) t.join();
     if (w.failure) std::rethrow_exception(w.failure);
-    present.insert(present.end(), w.present.begin(), w.present.end());
-    auto & infos = w.infos;
+    std::lock_guard lock(mutex_);
+    s.summary.present.insert(s.summary.present.end(), w.present.begin(), w.present.end());
+}
 
-    // Depth-first, references first (self-references are skipped).
-    std::vector<nix::PathInfo> order;
-    std::set<std::string> done;
-    std::function<void(const std::string &)> visit = [&](const std::string & path) {
-        if (!done.insert(path).second) return;
-        auto & info = infos.at(path);
-        for (auto & ref : info.references)
-            if (ref != path && infos.count(ref)) visit(ref);
-        order.push_back(info);
-    };
-    for (auto & [path, _] : infos) visit(path);
-    if (progress) {
-        progress->missing = order.size();
-        progress->walked = true;
+void Pusher::foundPresent(Schedule & s, const std::string & path)
+{
+    std::lock_guard lock(mutex_);
+    inCacheNow(s, path);
+}
+
+void Pusher::foundMissing(Schedule & s, const nix::PathInfo & info)
+{
+    std::lock_guard lock(mutex_);
+    size_t i = s.order.size();
+    s.order.push_back(info);
+    s.waitingOn.push_back(0);
+    // Self-references are not waited for.
+    for (auto & ref : info.references)
+        if (ref != info.path && !s.inCache.count(ref)) {
+            ++s.waitingOn[i];
+            s.waiters[ref].push_back(i);
+        }
+    if (s.progress) ++s.progress->missing;
+    if (s.waitingOn[i] == 0) becameReady(s, i);
+}
+
+void Pusher::becameReady(Schedule & s, size_t i)
+{
+    s.ready.push_back(i);
+    // A thread per ready path that no idle one would take, up to `uploads`.
+    if (s.idle >= s.ready.size() || s.threads.size() >= uploads_) {
+        s.changed.notify_one();
+        return;
     }
-    return order;
+    try {
+        s.threads.emplace_back([this, &s] { work(s); });
+    } catch (std::system_error &) {
+        if (s.threads.empty()) throw; // no thread at all: nothing would upload
+    }
 }
 
 namespace {
@@ -313,11 +341,20 @@ std::pair<uint64_t, uint64_t> Pusher::upload(const nix::PathInfo & info)
     return {narSize, fileSize};
 }
 
+void Pusher::inCacheNow(Schedule & s, const std::string & path)
+{
+    if (!s.inCache.insert(path).second) return;
+    auto waiting = s.waiters.find(path);
+    if (waiting == s.waiters.end()) return;
+    for (auto d : waiting->second)
+        if (--s.waitingOn[d] == 0) becameReady(s, d);
+    s.waiters.erase(waiting);
+}
+
 void Pusher::arrived(Schedule & s, size_t i)
 {
     if (s.progress) ++s.progress->done;
-    for (auto d : s.dependents[i])
-        if (--s.waitingOn[d] == 0) s.ready.push_back(d);
+    inCacheNow(s, s.order[i].path);
 }
 
 void Pusher::work(Schedule & s)
@@ -326,11 +363,21 @@ void Pusher::work(Schedule & s)
     while (true) {
         // Wait for a ready path; stop on a failure, or when nothing is
         // ready and nothing under way could make anything ready.
-        s.changed.wait(lock, [&] { return !s.ready.empty() || s.failure || (s.uploading == 0 && s.awaiting == 0); });
-        if (s.failure || s.ready.empty()) return;
+        ++s.idle;
+        s.changed.wait(lock, [&] {
+            return !s.ready.empty() || s.failure || (!s.walking && s.uploading == 0 && s.awaiting == 0);
+        });
+        --s.idle;
+        if (s.failure || s.ready.empty()) {
+            s.changed.notify_all(); // the others stop too
+            return;
+        }
         size_t i = s.ready.back();
         s.ready.pop_back();
-        const auto & path = s.order[i].path;
+        // A reference into the deque stays valid while the walk adds to it;
+        // indexing it outside mutex_ would not be safe.
+        const nix::PathInfo & info = s.order[i];
+        const auto & path = info.path;
         auto [entry, first] = inFlight_.try_emplace(path);
         if (!first) {
             // Another push is uploading it: its end moves this push on.
@@ -350,7 +397,7 @@ void Pusher::work(Schedule & s)
             // before leaving inFlight_, so memory is enough to tell.
             if (!presence_.knownHere(path)) {
                 FifoSemaphore::Hold slot(uploadSlots_);
-                sizes = upload(s.order[i]);
+                sizes = upload(info);
             }
         } catch (...) {
             error = std::current_exception();
@@ -405,23 +452,27 @@ PushSummary Pusher::push(const std::vector<std::string> & roots, PushProgress * 
     } leave{*this};
     Schedule s;
     s.progress = progress;
-    s.order = missing(roots, s.summary.present, progress);
-    std::map<std::string, size_t> index;
-    for (size_t i = 0; i < s.order.size(); ++i) index.emplace(s.order[i].path, i);
-    s.waitingOn.resize(s.order.size());
-    s.dependents.resize(s.order.size());
-    for (size_t i = 0; i < s.order.size(); ++i) {
-        for (auto & ref : s.order[i].references) {
-            auto r = index.find(ref);
-            if (r == index.end() || r->second == i) continue;
-            s.dependents[r->second].push_back(i);
-            ++s.waitingOn[i];
-        }
-        if (s.waitingOn[i] == 0) s.ready.push_back(i);
+    // The walk and the uploads at once: a path goes up as soon as every
+    // path it references is known to be in the cache.
+    std::exception_ptr walkFailure;
+    try {
+        walk(roots, s);
+    } catch (...) {
+        walkFailure = std::current_exception();
     }
-
     std::vector<std::thread> threads;
-    for (size_t t = 0; t < std::min(uploads_, s.order.size()); ++t) threads.emplace_back([&] { work(s); });
+    {
+        std::unique_lock lock(mutex_);
+        if (walkFailure && !s.failure) s.failure = walkFailure;
+        s.walking = false;
+        if (progress) progress->walked = true;
+        s.changed.notify_all();
+        // Threads start only under mutex_ and while the schedule grows; the
+        // last of them sees `walking` false and the rest done.
+        s.changed.wait(lock, [&] { return s.failure || (s.ready.empty() && s.uploading == 0 && s.awaiting == 0); });
+        s.changed.notify_all();
+        threads = std::move(s.threads);
+    }
     for (auto & t : threads) t.join();
     std::lock_guard lock(mutex_);
     if (s.awaiting) {
@@ -432,6 +483,8 @@ PushSummary Pusher::push(const std::vector<std::string> & roots, PushProgress * 
         awaited_ -= s.awaiting;
     }
     if (s.failure) std::rethrow_exception(s.failure);
+    if (!s.waiters.empty())
+        throw std::logic_error("a push ended with paths waiting for references that were never found");
     return std::move(s.summary);
 }
 

@@ -111,19 +111,18 @@ public:
            NarCompression compression = "zstd", size_t uploads = 0, size_t closures = 4, size_t checks = 16,
            size_t listLimit = 200000);
 
-    // What a push must upload: the closure of `roots` without the paths
-    // already in the cache (nor their references: a path is only ever in the
-    // cache after all of its references), every path after the paths it
-    // references. The paths found present go to `present`. Throws
-    // std::runtime_error for a path that is not in the store (or not a
-    // store path). Walks breadth-first, up to `checks` paths at once (the
-    // calling thread and threads started as the walk widens); each path is
-    // checked once. Borrows a daemon connection per query, and does not
-    // wait for a push's turn.
-    std::vector<nix::PathInfo> missing(const std::vector<std::string> & roots, std::vector<std::string> & present,
-                                       PushProgress * progress = nullptr);
-
-    // Pushes the closure of `roots`, once its turn comes. A path that
+    // Pushes the closure of `roots`, once its turn comes: the paths not in
+    // the cache yet (a path in the cache has all its references there, so
+    // those are not looked at), each after the paths it references.
+    //
+    // The closure is walked breadth-first, up to `checks` paths at once
+    // (the calling thread and threads started as the walk widens), each path
+    // checked once (in the cache, then its path info from the daemon, through
+    // a borrowed connection); uploads go on at the same time: a path is
+    // uploaded as soon as every path it references is known to be in the
+    // cache (found there, or uploaded since), so that leaves go up while the
+    // walk is still looking at the rest. Throws std::runtime_error for a
+    // path that is not in the store (or not a store path). A path that
     // another push is uploading is not uploaded again: this push waits for
     // that upload, counts the path as present, and then goes on with the
     // paths that reference it; if that upload fails, this push fails with
@@ -140,6 +139,8 @@ private:
     struct InFlight;
     struct Walk;
 
+    // Walks the closure of `roots`, handing what it finds to `s` as it goes.
+    void walk(const std::vector<std::string> & roots, Schedule & s);
     // A checking thread of one closure walk.
     void check(Walk & w);
     // Starts checking threads while paths wait and the cap allows. Under w.mutex.
@@ -153,8 +154,17 @@ private:
     bool inCache(const std::string & path);
     // The uploading threads of one push.
     void work(Schedule & s);
-    // A path of `s` is in the cache: its dependents may go. Under mutex_.
+    // What the walk found, for `s`: a path in the cache, or one to upload
+    // once its references are. Take mutex_.
+    void foundPresent(Schedule & s, const std::string & path);
+    void foundMissing(Schedule & s, const nix::PathInfo & info);
+    // Under mutex_: `path` is in the cache now: what waited for it may go.
+    void inCacheNow(Schedule & s, const std::string & path);
+    // Under mutex_: path `i` of `s` is uploaded (by this push or another).
     void arrived(Schedule & s, size_t i);
+    // Under mutex_: path `i` may be uploaded; starts an uploading thread
+    // when no idle one would take it (up to `uploads`).
+    void becameReady(Schedule & s, size_t i);
 
     DaemonPool & daemons_;
     BinaryCache & cache_;

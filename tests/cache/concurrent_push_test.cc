@@ -37,6 +37,12 @@ public:
     bool exists(const std::string & key) override
     {
         std::unique_lock lock(mutex_);
+        if (key == heldCheck_) {
+            checkWaiting_ = true;
+            changed_.notify_all();
+            changed_.wait(lock, [&] { return heldCheck_ != key; });
+            checkWaiting_ = false;
+        }
         ++exists_[key];
         checking_.insert(key);
         mostChecking_ = std::max(mostChecking_, checking_.size());
@@ -117,7 +123,25 @@ public:
     {
         std::lock_guard lock(mutex_);
         holding_ = false;
+        heldCheck_.clear();
         changed_.notify_all();
+    }
+    // Holds the check of `key` (when it comes) until releaseCheck().
+    void holdCheck(const std::string & key)
+    {
+        std::lock_guard lock(mutex_);
+        heldCheck_ = key;
+    }
+    void releaseCheck()
+    {
+        std::lock_guard lock(mutex_);
+        heldCheck_.clear();
+        changed_.notify_all();
+    }
+    bool checkWaiting()
+    {
+        std::lock_guard lock(mutex_);
+        return checkWaiting_;
     }
     // Lets the next write of `key` go (held now or not yet), or fail.
     void let(const std::string & key, bool refuse = false)
@@ -189,6 +213,8 @@ private:
     size_t mostHeld_ = 0;
     bool listing_ = false;
     size_t listings_ = 0;
+    std::string heldCheck_; // a check held until released
+    bool checkWaiting_ = false;
 };
 
 std::string narinfoKey(const std::string & path)
@@ -396,6 +422,31 @@ TEST_F(ConcurrentPush, AFailedUploadFailsThePushesWaitingForIt)
 // One push's closure walk checks the paths of a wide level at once (each in
 // the cache and, missing, with the daemon): a root referencing eight
 // leaves, whose checks are held until all eight are under way.
+TEST_F(ConcurrentPush, UploadsStartWhileTheWalkGoesOn)
+{
+    // r references a leaf l and m, which references n: while the walk waits
+    // on n's check, l (whose references are all known to be there: it has
+    // none) is uploaded already; m and r wait for n.
+    auto drvs = instantiate("rec { l = mk \"l\" [ ]; n = mk \"n\" [ ]; m = mk \"m\" [ n ]; r = mk \"r\" [ l m ]; }",
+                            {"r", "l", "m", "n"});
+    ASSERT_EQ(drvs.size(), 4u);
+    makePusher(4, 1, 1); // one check at a time: the walk's order is fixed
+    cache->holdCheck(narinfoKey(drvs[3]));
+    cache->hold();
+    auto & pushed = start({drvs[0]});
+    EXPECT_TRUE(cache->waitHeld([&](auto & held) { return held.count(narinfoKey(drvs[1])); }, std::chrono::seconds(20)))
+        << "no upload before the walk ended";
+    EXPECT_TRUE(cache->checkWaiting());
+    // Nothing that references n goes before it.
+    EXPECT_FALSE(cache->waitHeld([&](auto & held) { return held.count(narinfoKey(drvs[2])) || held.count(narinfoKey(drvs[0])); },
+                                 std::chrono::milliseconds(200)));
+    cache->letAll();
+    auto summary = pushed.get();
+    EXPECT_EQ(summary.uploaded.size(), 4u);
+    EXPECT_TRUE(cache->early().empty()) << cache->early().front();
+    EXPECT_EQ(readByNix("file://" + dir.path() + "/cache", {drvs[0]}), requisites({drvs[0]}));
+}
+
 TEST_F(ConcurrentPush, TheWalkChecksManyPathsAtOnce)
 {
     auto drvs = instantiate("let leaves = builtins.genList (i: mk \"leaf-${toString i}\" [ ]) 8; "
