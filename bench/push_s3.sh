@@ -37,7 +37,7 @@
 # runs would be a lower time than a single run of evolive can be compared to.
 #
 # Targets (issue: pushing): at least 1.5x faster than nix copy to the
-# server, and at least 80% of the server's ceiling rate.
+# server, and at least 90% of the server's ceiling rate (issue 12; 80% before).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -149,4 +149,4 @@ for p in $parallel; do printf '%-52s %10.2f\n' "  curl --parallel-max $p" "$(med
 awk -v e="$e" -v x="$x" -v c="$c" -v o="$o" 'BEGIN {
   printf "\nobjects PUT: %d (a .narinfo and a NAR per path, and nix-cache-info)\n", o
   printf "rates: evolive %.0f objects/s, ceiling %.0f objects/s\n", o / e, o / c
-  printf "nix copy / evolive: %.2fx (target >= 1.5)\nevolive rate / ceiling rate: %.2f (target >= 0.8)\n", x / e, c / e }'
+  printf "nix copy / evolive: %.2fx (target >= 1.5)\nevolive rate / ceiling rate: %.2f (target >= 0.9)\n", x / e, c / e }'
