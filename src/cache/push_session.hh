@@ -13,6 +13,9 @@
 
 namespace evolive::cache {
 
+// Uploads at once to an S3 cache unless set: they wait on the network.
+constexpr size_t s3Uploads = 8;
+
 struct PushSettings
 {
     std::string cache;        // a directory, file://DIR or s3://BUCKET?...
@@ -20,7 +23,7 @@ struct PushSettings
     std::string compression = "zstd";
     std::string daemonSocket; // "" for DaemonConnection::defaultSocketPath()
     std::string redis;        // "" for presence in memory only
-    size_t uploads = 0;       // paths uploaded at once by all pushes; 0: one per core
+    size_t uploads = 0;       // paths uploaded at once by all pushes; 0: one per core (S3: s3Uploads)
     size_t closures = 4;      // pushes at once (the others wait their turn)
     size_t checks = 16;       // paths each push's closure walk checks at once
 };

@@ -128,7 +128,7 @@ void addPushCommand(CLI::App & app)
                     "the Nix daemon's socket (default: $NIX_DAEMON_SOCKET_PATH, else /nix/var/nix/daemon-socket/socket)");
     cmd->add_option("--redis", o->push.redis,
                     "share what is known to be in the cache through Redis: redis://HOST:PORT or unix:///PATH");
-    cmd->add_option("--uploads", o->push.uploads, "paths uploaded at once (default: one per core)");
+    cmd->add_option("--uploads", o->push.uploads, "paths uploaded at once (default: one per core; 8 for S3)");
     cmd->add_option("--closures", o->push.closures, "closures pushed at once; the others wait their turn (default 4)")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--checks", o->push.checks,
