@@ -34,7 +34,7 @@ std::string literal(const std::string & s)
     std::string out;
     for (unsigned char c : s) {
         if (c < 0x20 || c == 0x7f) continue;
-        if (c < 0x80 && !std::isalnum(c) && c != ' ' && c != '-' && c != '.' && c != '/' && c != ':' && c != '+')
+        if (c < 0x80 && !std::isalnum(c) && c != ' ' && c != '-' && c != '.' && c != ',' && c != '/' && c != ':' && c != '+')
             out += "&#" + std::to_string(c) + ";";
         else
             out += (char) c;
