@@ -4,6 +4,7 @@
 #include "parquet_reader.hh"
 
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 namespace evolive::web {
 
@@ -48,8 +49,11 @@ std::optional<ResultCatalog::Summary> ResultCatalog::summary(const std::string &
     auto path = store_->find(fingerprint);
     if (!path) return std::nullopt;
     auto contents = results::readParquet(*path, nullptr);
-    Summary s{jobsetKey(contents.metadata), ""};
-    if (auto it = contents.metadata.find("started"); it != contents.metadata.end()) s.started = it->second;
+    auto value = [&](const char * key) {
+        auto it = contents.metadata.find(key);
+        return it == contents.metadata.end() ? std::string() : it->second;
+    };
+    Summary s{jobsetKey(contents.metadata), value("started"), value("finished")};
     std::lock_guard lock(mutex_);
     if (summaries_.size() > 100000) summaries_.clear(); // a bound, far beyond what a store lists
     summaries_[fingerprint] = s;
@@ -68,8 +72,11 @@ std::optional<std::string> ResultCatalog::previous(const std::string & fingerpri
     for (auto & r : stored) {
         if (r.fingerprint == fingerprint || r.modified > selfModified) continue;
         auto other = summary(r.fingerprint);
-        // ISO 8601 UTC times compare as text; within one second, the order of storing decides.
-        if (other && other->key == self->key && other->started <= self->started) return r.fingerprint;
+        // ISO 8601 UTC times compare as text. Two evaluations that started
+        // and ended within the same seconds are not ordered.
+        if (other && other->key == self->key &&
+            std::tie(other->started, other->finished) < std::tie(self->started, self->finished))
+            return r.fingerprint;
     }
     return std::nullopt;
 }

@@ -26,7 +26,8 @@ public:
     explicit ResultCatalog(std::shared_ptr<results::ResultStore> store) : store_(std::move(store)) {}
 
     // The newest stored result of the same jobset as `fingerprint` that
-    // started before it and was stored no later, looking at the newest
+    // started (or, in the same second, finished) before it and was stored
+    // no later, looking at the newest
     // `scan` stored results; nullopt when there is none (or `fingerprint`
     // is not stored).
     std::optional<std::string> previous(const std::string & fingerprint, size_t scan = 1000);
@@ -34,7 +35,7 @@ public:
 private:
     struct Summary
     {
-        std::string key, started;
+        std::string key, started, finished;
     };
     // A stored result's summary, read once (results do not change).
     std::optional<Summary> summary(const std::string & fingerprint);
