@@ -56,7 +56,7 @@ int runDiffCommand(const DiffCommandOptions & o)
         auto diff = web::compareResults(oldPath, newPath);
         if (o.format == "text") std::cout << web::diffText(diff, o.limit.value_or(20));
         else if (o.format == "markdown") std::cout << web::diffMarkdown(diff, o.limit.value_or(100));
-        else std::cout << web::diffJson(diff, o.limit.value_or(0)).dump(2) << "\n";
+        else std::cout << web::diffJson(diff, o.limit.value_or(0)).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         std::cout.flush();
         return 0;
     } catch (std::exception & e) {
