@@ -60,13 +60,13 @@ std::string templateCluster()
     int lock = ::open((dir + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock < 0 || flock(lock, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + dir + ".lock");
     try {
-        if (!fs::exists(dir + "/PG_VERSION")) {
+        if (!fs::exists(dir + "/data/PG_VERSION")) {
             auto tmp = dir + ".tmp";
             fs::remove_all(tmp);
             fs::create_directories(tmp);
             chownToPostgres(tmp);
             check(runCommand(asPostgres({binDir() + "/initdb", "-D", tmp + "/data", "-A", "trust", "-U", "postgres",
-                                         "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync"})),
+                                         "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync", "--wal-segsize=1"})),
                   "initdb");
             fs::remove_all(dir);
             fs::rename(tmp, dir);

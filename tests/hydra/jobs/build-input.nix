@@ -4,7 +4,9 @@ with import ./config.nix;
   uses-dep = mkDerivation {
     name = "uses-dep";
     script = "cp -r ${dep} $out";
-    depId = toString (dep.outPath);
     depVersion = dep.version or "none";
+    depOutput = dep.outputName or "none";
+    depType = dep.inputType;
+    depPath = "${dep}";
   };
 }
