@@ -56,7 +56,15 @@ std::string redactedUrl(const std::string & url)
 std::unique_ptr<pqxx::connection> connectDatabase(const std::string & url)
 {
     try {
-        return std::make_unique<pqxx::connection>(url);
+        auto conn = std::make_unique<pqxx::connection>(url);
+        // The evaluation's staging table lives in its session: a connection
+        // that breaks must stay broken rather than silently reconnect
+        // without it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        conn->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+        return conn;
     } catch (std::exception & e) {
         std::string reason = e.what();
         while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();

@@ -114,15 +114,22 @@ private:
     // Hydra's checkJobset error path: errormsg, errortime, eval_failed.
     void recordFailure(const std::string & message)
     {
-        try {
-            if (!conn_->is_open()) conn_ = connectDatabase(databaseUrlFromEnvironment());
+        auto record = [&](pqxx::connection & conn) {
             long now = time(nullptr);
-            pqxx::work tx(*conn_);
+            pqxx::work tx(conn);
             tx.exec_params("update jobsets set lastcheckedtime = $1, errormsg = $2, errortime = $1, "
                            "fetcherrormsg = null where id = $3",
                            now, message, jobset_.id);
             notify(tx, "eval_failed", payload({traceId_, std::to_string(jobset_.id)}));
             tx.commit();
+        };
+        try {
+            try {
+                record(*conn_);
+            } catch (pqxx::broken_connection &) {
+                // The evaluation's connection broke: a new one.
+                record(*connectDatabase(databaseUrlFromEnvironment()));
+            }
         } catch (std::exception & e) {
             std::cerr << "hydra-eval-jobset: cannot record the error in Hydra's database: " << e.what() << "\n";
         }
@@ -234,6 +241,7 @@ private:
 
     void collect(const nlohmann::json & job, JobCollector & c, StagingWriter & writer)
     {
+        writer.check();
         ++c.jobs;
         std::string attr = job.contains("attr") && job["attr"].is_string() ? job["attr"].get<std::string>() : "";
         if (job.contains("error")) {

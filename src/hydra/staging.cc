@@ -98,6 +98,12 @@ void StagingWriter::add(BuildRow row)
     wake_.notify_all();
 }
 
+void StagingWriter::check()
+{
+    std::lock_guard lock(mutex_);
+    if (error_) std::rethrow_exception(error_);
+}
+
 void StagingWriter::finish()
 {
     {
@@ -124,10 +130,16 @@ void StagingWriter::run()
                 pending_.pop_front();
             }
         }
-        if (!error_) {
+        bool failed;
+        {
+            std::lock_guard lock(mutex_);
+            failed = error_ != nullptr;
+        }
+        if (!failed) {
             try {
                 table_.append(batch);
             } catch (...) {
+                std::lock_guard lock(mutex_);
                 error_ = std::current_exception();
             }
         }

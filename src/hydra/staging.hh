@@ -45,6 +45,9 @@ public:
     ~StagingWriter();
 
     void add(BuildRow row);
+    // Throws the error a write had, if one had (so that an evaluation whose
+    // rows cannot be written stops early).
+    void check();
     // Writes what is left and stops; throws the first error the writes had.
     void finish();
 
@@ -57,7 +60,7 @@ private:
     std::condition_variable wake_;
     std::deque<BuildRow> pending_;
     bool done_ = false;
-    std::exception_ptr error_;
+    std::exception_ptr error_; // guarded by mutex_
     std::thread thread_;
 };
 

@@ -40,8 +40,9 @@ private:
     struct Receiver;
     std::string conninfo_;
     std::unique_ptr<pqxx::connection> conn_;
-    std::vector<std::unique_ptr<Receiver>> receivers_;
+    // Before the receivers: removing one (UNLISTEN) may deliver to the others.
     std::vector<Notification> received_;
+    std::vector<std::unique_ptr<Receiver>> receivers_;
 };
 
 class HydraFixture
