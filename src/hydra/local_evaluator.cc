@@ -1,5 +1,6 @@
 #include "local_evaluator.hh"
 
+#include "evaluation.hh"
 #include "evaluation_writer.hh"
 #include "fd_io.hh"
 #include "json_parse.hh"
@@ -35,12 +36,19 @@ std::vector<std::string> evaluatorArguments(const HydraSettings & settings, cons
                                             const std::optional<std::string> & flakeRef)
 {
     std::vector<std::string> args;
-    if (flakeRef) {
+    const std::string select = "flake.outputs.hydraJobs or flake.outputs.checks or "
+                               "(throw \"flake does not provide any Hydra jobs or checks\")";
+    if (flakeRef && fs::path(evaluatorProgram(settings)).filename() == "nix-eval-jobs") {
         // No evaluation cache: each revision is evaluated once, and
         // parallel workers would only contend for its database.
-        args = {"--option", "eval-cache", "false", "--flake", *flakeRef, "--select",
-                "flake: flake.outputs.hydraJobs or flake.outputs.checks or "
-                "(throw \"flake does not provide any Hydra jobs or checks\")"};
+        args = {"--option", "eval-cache", "false", "--flake", *flakeRef, "--select", "flake: " + select};
+    } else if (flakeRef) {
+        // evolive-eval-jobs' --flake starts from hydraJobs (as nix-eval-jobs
+        // 2.8 did), so the same selection is made from the flake itself,
+        // evaluated purely as --flake would.
+        args = {"--extra-experimental-features", "nix-command flakes", "--option", "pure-eval", "true", "--option",
+                "eval-cache", "false", "--expr",
+                "let flake = builtins.getFlake " + nixString(*flakeRef) + "; in " + select};
     } else {
         args = {"--option", "restrict-eval", "true",
                 "<" + jobset.nixExprInput.value_or("") + "/" + jobset.nixExprPath.value_or("") + ">"};

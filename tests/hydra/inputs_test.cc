@@ -302,4 +302,52 @@ TEST(HydraInputs, PerJobErrorsInHydrasFormat)
               error);
 }
 
+TEST(HydraInputs, FlakeJobsets)
+{
+    HydraFixture h;
+    NotificationListener listener(h.conninfo());
+    GitRepo repo(h.dataDir() + "/flake", "main");
+    auto derivation = [&](const std::string & name) {
+        return "builtins.derivation { name = \"" + name + "\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; "
+               "args = [ \"-c\" \"echo > $out\" ]; salt = \"" + h.salt() + "\"; }";
+    };
+    repo.commit("flake.nix", "{ outputs = { self }: { hydraJobs = { hello = " + derivation("hello") +
+                                 "; nested.world = " + derivation("world") + "; }; }; }\n");
+    h.exec("insert into projects (name, displayname, owner) values ('tests', '', 'root')");
+    int id = std::stoi(h.scalar("insert into jobsets (name, project, type, flake, emailoverride) values "
+                                "('flake', 'tests', 1, 'git+" + repo.url() + "', '') returning id").value());
+    auto r = h.evalJobset("flake");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    auto builds = h.builds(id);
+    ASSERT_EQ(builds.size(), 2u) << r.err;
+    EXPECT_TRUE(builds.count("hello") && builds.count("nested.world"));
+    auto rev = repo.git({"rev-parse", "HEAD"});
+    auto eval = h.query("select flake, nixexprinput, nixexprpath from jobsetevals where jobset_id = " + str(id));
+    EXPECT_NE(eval[0][0].as<std::string>().find("rev=" + rev), std::string::npos) << "the locked reference";
+    EXPECT_TRUE(eval[0][1].is_null() && eval[0][2].is_null());
+
+    // The same revision: eval_cached.
+    r = h.evalJobset("flake");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    auto n = listener.drain();
+    ASSERT_FALSE(n.empty());
+    EXPECT_EQ(n.back().channel, "eval_cached");
+
+    // Without hydraJobs: the flake's checks.
+    repo.commit("flake.nix", "{ outputs = { self }: { checks.x86_64-linux.c = " + derivation("c") + "; }; }\n");
+    r = h.evalJobset("flake");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    builds = h.builds(id);
+    EXPECT_TRUE(builds.count("x86_64-linux.c")) << r.err;
+    EXPECT_EQ(std::stol(h.scalar("select count(*) from jobsetevals where jobset_id = " + str(id)).value()), 2);
+
+    // Neither: the evaluation fails with the flake's message.
+    repo.commit("flake.nix", "{ outputs = { self }: { }; }\n");
+    r = h.evalJobset("flake");
+    EXPECT_EQ(r.exitCode, 1) << r.err;
+    EXPECT_NE(h.scalar("select errormsg from jobsets where id = " + str(id)).value_or("").find(
+                  "flake does not provide any Hydra jobs or checks"),
+              std::string::npos);
+}
+
 } // namespace evolive::test
