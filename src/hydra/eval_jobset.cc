@@ -8,6 +8,8 @@
 #include "json_parse.hh"
 #include "local_evaluator.hh"
 #include "notifications.hh"
+#include "remote_evaluator.hh"
+#include "remote_plan.hh"
 #include "settings.hh"
 #include "staging.hh"
 
@@ -144,14 +146,30 @@ private:
             throw EvaluationFailure("declarative projects (the .jobsets jobset of a project with a declfile) are not "
                                     "supported by evolive's hydra-eval-jobset\n");
 
+        // On the configured server, unless this jobset can only be evaluated here.
+        bool remote = !settings_.server.empty();
+        if (remote)
+            if (auto why = whyNotRemote(jobset_)) {
+                std::cerr << "evolive_server is set, but " << *why << "\n";
+                remote = false;
+            }
+
         auto checkoutStart = Clock::now();
         InputInfo inputs;
+        RemotePlan plan;
         std::string fetchError;
         try {
             FetchContext ctx{*conn_, settings_, jobset_};
-            for (auto & input : jobset_.inputs)
-                for (auto & value : input.values)
-                    for (auto & fetched : fetchInput(ctx, input, value)) inputs[input.name].push_back(fetched);
+            if (remote) {
+                plan = planRemote(ctx);
+                inputs = plan.inputs;
+            } else {
+                for (auto & input : jobset_.inputs)
+                    for (auto & value : input.values)
+                        for (auto & fetched : fetchInput(ctx, input, value)) inputs[input.name].push_back(fetched);
+            }
+        } catch (InputsError & e) {
+            throw EvaluationFailure(withNewline(e.what()));
         } catch (std::exception & e) {
             fetchError = withNewline(e.what());
         }
@@ -170,12 +188,15 @@ private:
         }
 
         std::vector<std::string> args;
-        try {
-            args = inputsToArgs(inputs);
-        } catch (InputsError & e) {
-            throw EvaluationFailure(withNewline(e.what()));
+        std::string hash = plan.hash;
+        if (!remote) {
+            try {
+                args = inputsToArgs(inputs);
+            } catch (InputsError & e) {
+                throw EvaluationFailure(withNewline(e.what()));
+            }
+            hash = argumentsHash(jobset_.nixExprInput, jobset_.nixExprPath, args);
         }
-        auto hash = remote() ? remoteHash(inputs) : argumentsHash(jobset_.nixExprInput, jobset_.nixExprPath, args);
         if (unchanged(hash, flakeRef)) return;
 
         auto evalStart = Clock::now();
@@ -185,7 +206,12 @@ private:
         JobCollector jobs;
         {
             StagingWriter writer(staging);
-            auto source = jobSource(inputs, args, flakeRef);
+            std::unique_ptr<JobSource> source;
+            if (remote)
+                source = std::make_unique<RemoteEvaluator>(settings_, plan.jobset);
+            else
+                source = std::make_unique<LocalEvaluator>(evaluatorProgram(settings_),
+                                                          evaluatorArguments(settings_, jobset_, args, flakeRef));
             source->run([&](const nlohmann::json & job) { collect(job, jobs, writer); });
             writer.finish();
         }
@@ -209,17 +235,6 @@ private:
                   << written.builds << " builds, " << written.newBuilds << " new; transaction "
                   << written.transactionSeconds << " s)\n";
         updateBuildsAfterEvaluation(*conn_, jobset_.id, written);
-    }
-
-    bool remote() const { return !settings_.server.empty(); }
-
-    std::string remoteHash(const InputInfo &) { throw EvaluationFailure("evolive_server: remote evaluation is not built yet\n"); }
-
-    std::unique_ptr<JobSource> jobSource(const InputInfo & inputs, const std::vector<std::string> & args,
-                                         const std::optional<std::string> & flakeRef)
-    {
-        return std::make_unique<LocalEvaluator>(evaluatorProgram(settings_),
-                                                evaluatorArguments(settings_, jobset_, args, flakeRef));
     }
 
     // Hydra's unchanged check: the last evaluation had the same hash (and

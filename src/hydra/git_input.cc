@@ -120,75 +120,81 @@ GitSource gitSourceForUri(const std::string & uri)
     return parseGitUrl(uri);
 }
 
-FetchedInput fetchGitInput(FetchContext & ctx, const std::string & name, const std::string & value)
+ResolvedGitInput resolveGitInput(FetchContext & ctx, const std::string & name, const std::string & value)
 {
     auto v = parseGitValue(value);
-    auto timeout = ctx.settings.gitTimeout(ctx.jobset.project, ctx.jobset.name, name);
+    ResolvedGitInput g;
+    g.uri = v.uri;
+    g.deepClone = v.deepClone;
+    g.timeout = ctx.settings.gitTimeout(ctx.jobset.project, ctx.jobset.name, name);
     if (auto t = v.options.find("timeout"); t != v.options.end()) {
         try {
-            timeout = std::chrono::seconds(std::stol(t->second));
+            g.timeout = std::chrono::seconds(std::stol(t->second));
         } catch (std::exception &) {
             throw FetchError("git input option timeout=" + t->second + " is not a number of seconds");
         }
     }
-
-    GitSource source;
     try {
-        source = gitSourceForUri(v.uri);
+        g.source = gitSourceForUri(v.uri);
     } catch (JobsetError & e) {
         throw FetchError("input `" + name + "': " + e.what());
     }
-    source.shallow = false; // Hydra's clones are full: revCount is always known
-    GitFetcher fetcher(ctx.settings.stateDir(), timeout);
+    g.source.shallow = false; // Hydra's clones are full: revCount is always known
+    GitFetcher fetcher(ctx.settings.stateDir(), g.timeout);
 
-    std::string branch;
     if (v.branch) {
-        branch = *v.branch;
+        g.branch = *v.branch;
     } else {
         try {
-            branch = fetcher.defaultBranch(source.url);
+            g.branch = fetcher.defaultBranch(g.source.url);
         } catch (FetchError &) {
         }
-        if (branch.empty()) branch = v.options.count("fallback_branch") ? v.options["fallback_branch"] : "master";
+        if (g.branch.empty()) g.branch = v.options.count("fallback_branch") ? v.options["fallback_branch"] : "master";
     }
 
-    std::string rev;
-    if (isCommitHash(branch)) {
-        rev = branch;
+    if (isCommitHash(g.branch)) {
+        g.rev = g.branch;
     } else {
-        if (!isSafeRef(branch)) throw FetchError("input `" + name + "': `" + branch + "' is not a valid branch name");
-        GitSource ref = source;
-        ref.ref = branch;
+        if (!isSafeRef(g.branch)) throw FetchError("input `" + name + "': `" + g.branch + "' is not a valid branch name");
+        GitSource ref = g.source;
+        ref.ref = g.branch;
         try {
-            rev = fetcher.resolve(ref);
+            g.rev = fetcher.resolve(ref);
         } catch (FetchError & e) {
             throw FetchError("error fetching latest change from git repo at `" + v.uri + "':\n" + e.what());
         }
     }
-    if (v.deepClone)
+    return g;
+}
+
+FetchedInput fetchGitInput(FetchContext & ctx, const std::string & name, const std::string & value)
+{
+    auto g = resolveGitInput(ctx, name, value);
+    GitFetcher fetcher(ctx.settings.stateDir(), g.timeout);
+    if (g.deepClone)
         std::cerr << "input `" << name << "': deep clones are checked out like the others (without .git) by evolive\n";
 
     FetchedGit fetched;
     try {
-        fetched = fetcher.fetch(source, rev);
+        fetched = fetcher.fetch(g.source, g.rev);
     } catch (FetchError & e) {
-        throw FetchError("error fetching latest change from git repo at `" + v.uri + "':\n" + e.what());
+        throw FetchError("error fetching latest change from git repo at `" + g.uri + "':\n" + e.what());
     }
 
     FetchedInput in;
-    in.uri = v.uri;
-    in.revision = rev;
+    in.uri = g.uri;
+    in.revision = g.rev;
     in.revCount = fetched.revCount.value_or(0);
-    auto description = fetcher.describe(source, rev);
+    auto description = fetcher.describe(g.source, g.rev);
     in.gitTag = description.describe;
     in.shortRev = description.shortRev;
 
     // Hydra's cache: a revision is added to the store once.
-    if (!v.deepClone) {
+    if (!g.deepClone) {
         pqxx::read_transaction tx(ctx.db);
         auto cached = tx.exec_params("select storepath, sha256hash from cachedgitinputs where uri = $1 and branch = $2 "
                                      "and revision = $3 and isdeepclone = false limit 1",
-                                     v.uri, branch, rev);
+                                     g.uri, g.branch, g.rev);
         tx.commit();
         if (!cached.empty() && isValidPath(cached[0][0].as<std::string>())) {
             in.storePath = cached[0][0].as<std::string>();
@@ -196,16 +202,16 @@ FetchedInput fetchGitInput(FetchContext & ctx, const std::string & name, const s
             return in;
         }
     }
-    std::cerr << "checking out Git branch " << branch << " from " << v.uri << "\n";
-    in.storePath = addCheckout(ctx.settings, fetched.path, v.uri);
+    std::cerr << "checking out Git branch " << g.branch << " from " << g.uri << "\n";
+    in.storePath = addCheckout(ctx.settings, fetched.path, g.uri);
     auto hash = narHash(*in.storePath);
     in.sha256hash = hash.rfind("sha256:", 0) == 0 ? hash.substr(7) : hash; // as nix-prefetch-git prints it
-    if (!v.deepClone) {
+    if (!g.deepClone) {
         pqxx::work tx(ctx.db);
         tx.exec_params("insert into cachedgitinputs (uri, branch, revision, isdeepclone, sha256hash, storepath) "
                        "values ($1, $2, $3, false, $4, $5) on conflict (uri, branch, revision, isdeepclone) "
                        "do update set sha256hash = excluded.sha256hash, storepath = excluded.storepath",
-                       v.uri, branch, rev, *in.sha256hash, *in.storePath);
+                       g.uri, g.branch, g.rev, *in.sha256hash, *in.storePath);
         tx.commit();
     }
     return in;

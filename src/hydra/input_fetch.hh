@@ -47,6 +47,18 @@ std::vector<FetchedInput> fetchBuildInput(FetchContext & ctx, const std::string 
 std::vector<FetchedInput> fetchSysbuildInput(FetchContext & ctx, const std::string & name, const std::string & value);
 FetchedInput fetchEvalInput(FetchContext & ctx, const std::string & name, const std::string & value);
 
+// A git input's value resolved to a revision (`git ls-remote`; nothing
+// is fetched): what both a fetch here and an evaluation on a server start from.
+struct ResolvedGitInput
+{
+    std::string uri;            // as the value gives it
+    GitSource source;           // as git takes it (full clones: shallow = false)
+    std::string branch, rev;
+    bool deepClone = false;
+    std::chrono::seconds timeout{600};
+};
+ResolvedGitInput resolveGitInput(FetchContext & ctx, const std::string & name, const std::string & value);
+
 // Hydra's `getPath`: true when `path` is valid in the store, after trying
 // to copy it from eval_substituter when it is not.
 bool ensurePath(const HydraSettings & settings, const std::string & path);
