@@ -115,7 +115,8 @@ public:
             while (!trim(line).empty() && trim(line).back() == '\\' && i + 1 < lines.size()) {
                 line = trim(line);
                 line.pop_back();
-                line += stripComment(lines[++i]);
+                auto next = stripComment(lines[++i]);
+                line += next.substr(std::min(next.size(), next.find_first_not_of(" \t")));
             }
             line = trim(line);
             if (line.empty()) continue;

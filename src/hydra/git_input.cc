@@ -107,6 +107,8 @@ std::string checkoutName(const std::string & uri)
 
 GitSource gitSourceForUri(const std::string & uri)
 {
+    if (uri.find("::") != std::string::npos || uri.find_first_of(" \t\n") != std::string::npos)
+        throw JobsetError("`" + uri + "' is not a git URL (remote helpers and spaces are not allowed)");
     if (!uri.empty() && uri[0] == '/') return parseGitUrl("file://" + uri);
     if (uri.find("://") == std::string::npos) {
         // scp-like [user@]host:path
