@@ -16,6 +16,7 @@
 #include "process.hh"
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -175,7 +176,8 @@ private:
         }
         std::optional<std::string> flakeRef;
         if (jobset_.flake) flakeRef = lockFlake(*jobset_.flake);
-        long checkoutSeconds = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - checkoutStart).count();
+        double checkoutExact = std::chrono::duration<double>(Clock::now() - checkoutStart).count();
+        long checkoutSeconds = (long) checkoutExact;
 
         if (!fetchError.empty()) {
             std::cerr << fetchError;
@@ -215,6 +217,7 @@ private:
             source->run([&](const nlohmann::json & job) { collect(job, jobs, writer); });
             writer.finish();
         }
+        staging.analyze();
         std::cerr << "(" << jobset_.project << ":" << jobset_.name << ") " << jobs.jobs << " jobs, " << jobs.errors
                   << " errors\n";
         if (jobs.fatal) throw EvaluationFailure(*jobs.fatal);
@@ -230,11 +233,21 @@ private:
         e.errorMsg = jobs.errorMsg;
         e.failedAggregate = jobs.failedAggregate;
         e.evalStart = evalStart;
+        auto evaluated = Clock::now();
         auto written = writeEvaluation(*conn_, e);
         std::cerr << "  created " << (written.changed ? "new" : "cached") << " eval " << written.evalId << " ("
-                  << written.builds << " builds, " << written.newBuilds << " new; transaction "
-                  << written.transactionSeconds << " s)\n";
+                  << written.builds << " builds, " << written.newBuilds << " new)\n";
+        auto committed = Clock::now();
         updateBuildsAfterEvaluation(*conn_, jobset_.id, written);
+        auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+        char line[256];
+        snprintf(line, sizeof line,
+                 "  timings: fetch %.3f s, evaluation %.3f s (staging %.3f s of it, alongside), transaction %.3f s "
+                 "(%d attempt%s), after the commit %.3f s\n",
+                 checkoutExact, seconds(evalStart, evaluated), staging.writeSeconds(),
+                 written.transactionSeconds, written.attempts, written.attempts == 1 ? "" : "s",
+                 seconds(committed, Clock::now()));
+        std::cerr << line;
     }
 
     // Hydra's unchanged check: the last evaluation had the same hash (and

@@ -191,18 +191,26 @@ void updateBuildsAfterEvaluation(pqxx::connection & conn, int jobsetId, const Wr
         });
 
     if (!written.currentEval) return;
-    int current = *written.currentEval;
+    {
+        // The staged rows now have their build ids: an index and fresh
+        // statistics, so that the anti-join below is a hash or index join.
+        pqxx::nontransaction tx(conn);
+        tx.exec("create index on evolive_jobs (build_id)");
+        tx.exec("analyze evolive_jobs");
+    }
+    // The current evaluation's builds are the staged ones: its members when
+    // it has new builds, and otherwise the previous evaluation's members,
+    // every one of which was reused. Working from the staged ids keeps these
+    // updates quick whatever PostgreSQL's statistics of Hydra's tables say.
     inBatches(conn, "updating current builds", [&](pqxx::work & tx) {
-        return tx.exec_params("update builds set iscurrent = 1 where id in (select b.id from builds b "
-                              "join jobsetevalmembers m on m.build = b.id where m.eval = $1 and b.iscurrent = 0 "
-                              "order by b.id limit 10000)",
-                              current);
+        return tx.exec("update builds set iscurrent = 1 where id in (select b.id from builds b "
+                       "join evolive_jobs s on s.build_id = b.id where b.iscurrent = 0 order by b.id limit 10000)");
     });
     inBatches(conn, "updating current builds", [&](pqxx::work & tx) {
         return tx.exec_params("update builds set iscurrent = 0 where id in (select b.id from builds b "
                               "where b.jobset_id = $1 and b.iscurrent = 1 and not exists (select 1 from "
-                              "jobsetevalmembers m where m.eval = $2 and m.build = b.id) order by b.id limit 10000)",
-                              jobsetId, current);
+                              "evolive_jobs s where s.build_id = b.id) order by b.id limit 10000)",
+                              jobsetId);
     });
 }
 

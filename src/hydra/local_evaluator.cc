@@ -7,6 +7,7 @@
 #include "process.hh"
 
 #include <cerrno>
+#include <cstdlib>
 #include <deque>
 #include <fcntl.h>
 #include <filesystem>
@@ -148,6 +149,16 @@ void LocalEvaluator::run(const JobHandler & onJob)
     spec.argv.insert(spec.argv.end(), args_.begin(), args_.end());
     // Reproducible evaluations: no search path from the environment.
     spec.env = {{"NIX_PATH", ""}};
+    if (getenv("HYDRA_DEBUG")) {
+        // As Hydra's script prints it: each word in single quotes.
+        std::string line = "evaluator:";
+        for (auto & a : spec.argv) {
+            std::string q;
+            for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+            line += " '" + q + "'";
+        }
+        std::cerr << line << "\n";
+    }
     StderrRelay relay;
     std::unique_ptr<ChildProcess> child;
     try {

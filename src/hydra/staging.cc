@@ -61,6 +61,7 @@ StagingTable::StagingTable(pqxx::connection & conn) : conn_(conn)
 void StagingTable::append(const std::vector<BuildRow> & rows)
 {
     if (rows.empty()) return;
+    auto started = std::chrono::steady_clock::now();
     pqxx::work tx(conn_);
     pqxx::stream_to copy(tx, table, columns());
     size_t ordinal = size_;
@@ -71,6 +72,13 @@ void StagingTable::append(const std::vector<BuildRow> & rows)
     copy.complete();
     tx.commit();
     size_ = ordinal;
+    writeSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+void StagingTable::analyze()
+{
+    pqxx::nontransaction tx(conn_);
+    tx.exec(std::string("analyze ") + table);
 }
 
 StagingWriter::StagingWriter(StagingTable & table, size_t batchRows)

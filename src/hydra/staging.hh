@@ -28,12 +28,18 @@ public:
     // One COPY of `rows`, numbered from size() on, in a transaction of its own.
     void append(const std::vector<BuildRow> & rows);
     size_t size() const { return size_; }
+    // Once every row is in: statistics for the planner (it is a table of
+    // our own; Hydra's tables are left as they are).
+    void analyze();
+    // Time spent in append(), all batches together.
+    double writeSeconds() const { return writeSeconds_; }
 
     static constexpr const char * table = "evolive_jobs";
 
 private:
     pqxx::connection & conn_;
     size_t size_ = 0;
+    double writeSeconds_ = 0;
 };
 
 // Feeds a StagingTable from a thread of its own, so that the evaluator's
