@@ -5,7 +5,7 @@
 // unless allowed, the configured workers and memory limit, and no NIX_PATH.
 #pragma once
 
-#include "job_source.hh"
+#include "evaluation_source.hh"
 #include "jobset_record.hh"
 #include "settings.hh"
 

@@ -8,7 +8,7 @@
 // (the others join it or get its stored result).
 #pragma once
 
-#include "job_source.hh"
+#include "evaluation_source.hh"
 #include "settings.hh"
 
 #include <nlohmann/json.hpp>

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "fingerprint.hh"
+#include "job_source.hh"
 #include "jobset.hh"
 #include "result_store.hh"
 
@@ -16,8 +17,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-namespace evolive { class ChildProcess; }
 
 namespace evolive {
 
@@ -32,6 +31,9 @@ struct EvaluationSettings
     // With options.push: pushes one job's .drv closure and says how it went
     // ({"uploaded": n, "present": m} or {"error": message}).
     std::function<nlohmann::json(const std::string & drvPath)> push;
+    // Where the job lines come from; null: the evaluator as a local process
+    // (LocalJobSource).
+    JobSourceFactory jobSource;
 };
 
 // The arguments for the evaluator: Nix search path entries and arguments
@@ -94,7 +96,7 @@ public:
     bool run(const Emit & emit, const JobLineEmit & jobLine = {});
 
     // From any thread: run() stops soon, with `failed` (stage "cancelled"),
-    // and the evaluator and its workers are killed.
+    // and the job source stops (the evaluator and its workers are killed).
     void cancel();
 
 private:
@@ -112,7 +114,7 @@ private:
 
     std::mutex mutex_; // guards the two below against cancel()
     bool cancelled_ = false;
-    ChildProcess * evaluator_ = nullptr;
+    JobSource * source_ = nullptr;
 };
 
 // Both stages; each message goes to `emit`. Returns true when the

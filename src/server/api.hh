@@ -7,6 +7,7 @@
 #include "evaluation_service.hh"
 #include "metrics.hh"
 #include "push_service.hh"
+#include "result_catalog.hh"
 
 namespace evolive::server {
 
@@ -14,7 +15,7 @@ class Api
 {
 public:
     Api(const ServerConfig & config, EvaluationService & evaluations, PushService & push, Metrics & metrics)
-        : config_(config), evaluations_(evaluations), push_(push), metrics_(metrics)
+        : config_(config), evaluations_(evaluations), push_(push), metrics_(metrics), catalog_(evaluations.resultStore())
     {
     }
 
@@ -32,7 +33,12 @@ private:
     bool authorized(const http::request_header<> & header) const;
     void submit(Connection & c, Request & request);
     void status(Connection & c, const std::string & fingerprint);
-    void jobs(Connection & c, const std::string & fingerprint);
+    void jobs(Connection & c, const std::string & fingerprint, const std::string & query);
+    // The status page (src/web): its files, comparisons, previous evaluations.
+    void diff(Connection & c, const std::string & old, const std::string & now, const std::string & query);
+    // Streams an evaluation's lines from the first until it ends (or the
+    // client goes: `connected` false), once the stream's header is sent.
+    void streamLog(Connection & c, EvaluationLog & log, const std::string & fingerprint, bool connected);
     void log(Connection & c, const std::string & fingerprint);
     void cancel(Connection & c, const std::string & fingerprint);
     void list(Connection & c, const std::string & query);
@@ -44,6 +50,7 @@ private:
     EvaluationService & evaluations_;
     PushService & push_;
     Metrics & metrics_;
+    web::ResultCatalog catalog_;
 };
 
 } // namespace evolive::server

@@ -20,6 +20,7 @@ struct EvaluationService::Record
     std::string message;           // why it failed
     SystemClock::time_point submitted = SystemClock::now(), started, ended;
     size_t jobs = 0, errors = 0, clients = 1;
+    size_t workers = 0; // the evaluation's workers, after max-workers
     bool cancelled = false;
 };
 
@@ -77,6 +78,7 @@ size_t EvaluationService::queuePosition()
 EvaluationService::Stream EvaluationService::submit(Jobset jobset, bool force)
 {
     jobset.options.workers = std::min(jobset.options.workers, settings_.maxWorkers);
+    auto workers = jobset.options.workers;
     auto settings = settings_.evaluation;
     settings.force = force;
     auto evaluation = std::make_shared<Evaluation>(std::move(jobset), settings);
@@ -105,6 +107,7 @@ EvaluationService::Stream EvaluationService::submit(Jobset jobset, bool force)
     auto record = std::make_shared<Record>();
     record->fingerprint = fingerprint;
     record->evaluation = evaluation;
+    record->workers = workers;
     record->log = std::make_shared<EvaluationLog>();
     active_[fingerprint] = record;
     lock.unlock();
@@ -219,6 +222,7 @@ json EvaluationService::describe(const Record & r) const
 {
     json d{{"fingerprint", r.fingerprint}, {"status", r.status}, {"jobs", r.jobs}, {"errors", r.errors},
            {"clients", r.clients}, {"submittedAt", isoTime(r.submitted)}};
+    if (r.workers) d["workers"] = r.workers;
     if (r.started != SystemClock::time_point()) d["startedAt"] = isoTime(r.started);
     if (r.ended != SystemClock::time_point()) d["endedAt"] = isoTime(r.ended);
     if (!r.message.empty()) d["message"] = r.message;
