@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -117,6 +118,7 @@ private:
     // Hydra's checkJobset error path: errormsg, errortime, eval_failed.
     void recordFailure(const std::string & message)
     {
+        if (dryRun_) return;
         auto record = [&](pqxx::connection & conn) {
             long now = time(nullptr);
             pqxx::work tx(conn);
@@ -182,8 +184,9 @@ private:
         if (!fetchError.empty()) {
             std::cerr << fetchError;
             pqxx::work tx(*conn_);
-            tx.exec_params("update jobsets set lastcheckedtime = $1, fetcherrormsg = $2 where id = $3",
-                           (long) time(nullptr), fetchError, jobset_.id);
+            if (!dryRun_)
+                tx.exec_params("update jobsets set lastcheckedtime = $1, fetcherrormsg = $2 where id = $3",
+                               (long) time(nullptr), fetchError, jobset_.id);
             notify(tx, "eval_failed", payload({traceId_, std::to_string(jobset_.id)}));
             tx.commit();
             return;
@@ -199,21 +202,32 @@ private:
             }
             hash = argumentsHash(jobset_.nixExprInput, jobset_.nixExprPath, args);
         }
-        if (unchanged(hash, flakeRef)) return;
+        if (!dryRun_ && unchanged(hash, flakeRef)) return;
 
         auto evalStart = Clock::now();
         long errorTime = time(nullptr);
         std::cerr << "(" << jobset_.project << ":" << jobset_.name << ") Evaluating...\n";
+        std::unique_ptr<JobSource> source;
+        if (remote)
+            source = std::make_unique<RemoteEvaluator>(settings_, plan.jobset);
+        else
+            source = std::make_unique<LocalEvaluator>(evaluatorProgram(settings_),
+                                                      evaluatorArguments(settings_, jobset_, args, flakeRef));
+        if (dryRun_) {
+            // HYDRA_DRY_RUN: the jobs on stderr, nothing written.
+            source->run([&](const nlohmann::json & job) {
+                auto attr = job.value("attr", "");
+                if (job.contains("drvPath") && !job.contains("error"))
+                    std::cerr << "good job " << attr << ": " << job["drvPath"].get<std::string>() << "\n";
+                else
+                    std::cerr << "failed job " << attr << ": " << job.value("error", "") << "\n";
+            });
+            return;
+        }
         StagingTable staging(*conn_);
         JobCollector jobs;
         {
             StagingWriter writer(staging);
-            std::unique_ptr<JobSource> source;
-            if (remote)
-                source = std::make_unique<RemoteEvaluator>(settings_, plan.jobset);
-            else
-                source = std::make_unique<LocalEvaluator>(evaluatorProgram(settings_),
-                                                          evaluatorArguments(settings_, jobset_, args, flakeRef));
             source->run([&](const nlohmann::json & job) { collect(job, jobs, writer); });
             writer.finish();
         }
@@ -298,6 +312,7 @@ private:
     JobsetRecord jobset_;
     HydraSettings settings_;
     std::string traceId_;
+    bool dryRun_ = getenv("HYDRA_DRY_RUN") != nullptr; // as Hydra's script: evaluate, print, write nothing
 };
 
 } // namespace

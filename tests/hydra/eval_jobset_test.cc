@@ -111,6 +111,19 @@ TEST(HydraEvalJobset, DrvPathsAreValidRootedAndBuildable)
     EXPECT_EQ(firstLine(built.out), out);
 }
 
+TEST(HydraEvalJobset, DryRunWritesNothing)
+{
+    HydraFixture h;
+    h.createJobset("errors", "errors.nix");
+    auto r = h.evalJobset("errors", "tests", {{"HYDRA_DRY_RUN", "1"}});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_NE(r.err.find("good job good: /nix/store/"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("failed job throws: "), std::string::npos) << r.err;
+    EXPECT_EQ(count(h, "select count(*) from jobsetevals"), 0);
+    EXPECT_EQ(count(h, "select count(*) from builds"), 0);
+    EXPECT_EQ(h.scalar("select lastcheckedtime from jobsets"), std::nullopt);
+}
+
 TEST(HydraEvalJobset, MetaIsMappedAsHydraMapsIt)
 {
     HydraFixture h;
