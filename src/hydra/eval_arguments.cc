@@ -65,6 +65,17 @@ std::vector<std::string> inputsToArgs(const InputInfo & inputs)
     return args;
 }
 
+std::vector<std::string> allowedPathArgs(const InputInfo & inputs)
+{
+    std::vector<std::string> args;
+    size_t n = 0;
+    for (auto & [name, alts] : inputs)
+        for (auto & alt : alts)
+            for (auto & [job, path] : alt.jobs.value_or(std::map<std::string, std::string>{}))
+                args.insert(args.end(), {"-I", "__evolive_eval_input_" + std::to_string(n++) + "=" + path});
+    return args;
+}
+
 std::string argumentsHash(const std::optional<std::string> & nixExprInput, const std::optional<std::string> & nixExprPath,
                           const std::vector<std::string> & args)
 {

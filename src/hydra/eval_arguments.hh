@@ -29,6 +29,12 @@ std::string inputAttrSet(const FetchedInput & input);
 // Throws InputsError for an input with several alternatives.
 std::vector<std::string> inputsToArgs(const InputInfo & inputs);
 
+// Nix 2.8's restricted evaluation lets `builtins.storePath` read only
+// what the search path names: `-I` entries (under names no expression looks
+// up) for the paths of `eval` inputs, which Hydra's arguments give no `-I`.
+// Given to the evaluator after inputsToArgs' arguments; not part of the hash.
+std::vector<std::string> allowedPathArgs(const InputInfo & inputs);
+
 // jobsetevals.hash: the SHA-256 (hex) of the expression's input and path
 // and the arguments, joined by spaces (as Perl interpolates "@args").
 std::string argumentsHash(const std::optional<std::string> & nixExprInput, const std::optional<std::string> & nixExprPath,

@@ -201,6 +201,8 @@ private:
                 throw EvaluationFailure(withNewline(e.what()));
             }
             hash = argumentsHash(jobset_.nixExprInput, jobset_.nixExprPath, args);
+            auto allowed = allowedPathArgs(inputs);
+            args.insert(args.end(), allowed.begin(), allowed.end());
         }
         if (!dryRun_ && unchanged(hash, flakeRef)) return;
 

@@ -217,6 +217,33 @@ TEST(HydraInputs, BuildOfAnotherJobset)
     r = h.evalJobset("uses-id");
     ASSERT_EQ(r.exitCode, 0) << r.err;
     EXPECT_EQ(h.builds(byId)["uses-dep"]["drvpath"], builds["uses-dep"]["drvpath"]);
+
+    // The latest build of the job for its system.
+    int sys = h.createJobset("uses-sys", "build-input.nix");
+    h.addInput("uses-sys", "dep", "sysbuild", {"tests:dep:dep"});
+    r = h.evalJobset("uses-sys");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    ASSERT_EQ(h.builds(sys).size(), 1u) << r.err << h.scalar("select errormsg from jobsets where id = " + str(sys)).value_or("");
+    env = drvEnv(h.builds(sys)["uses-dep"]["drvpath"]);
+    EXPECT_EQ(env["depType"], "sysbuild");
+    EXPECT_EQ(env["depPath"], trimmed(built.out));
+    EXPECT_EQ(env["depOutput"], "none");
+
+    // The outputs of a finished evaluation, by job name.
+    int ev = h.createJobset("uses-eval", "eval-input.nix");
+    h.addInput("uses-eval", "deps", "eval", {"tests:dep"});
+    r = h.evalJobset("uses-eval");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    ASSERT_EQ(h.builds(ev).size(), 1u) << r.err << h.scalar("select errormsg from jobsets where id = " + str(ev)).value_or("");
+    EXPECT_EQ(drvEnv(h.builds(ev)["uses-eval"]["drvpath"])["depPath"], trimmed(built.out));
+
+    // No finished evaluation: a fetch error naming it.
+    int none = h.createJobset("uses-none", "eval-input.nix");
+    h.addInput("uses-none", "deps", "eval", {"tests:uses-eval"});
+    r = h.evalJobset("uses-none");
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    EXPECT_EQ(h.scalar("select fetcherrormsg from jobsets where id = " + str(none)),
+              "jobset ‘tests:uses-eval’ does not have a finished evaluation\n");
 }
 
 TEST(HydraInputs, ReusedBuildIsRepointedWhenOnlyItsDrvChanged)
