@@ -196,7 +196,7 @@ void updateBuildsAfterEvaluation(pqxx::connection & conn, int jobsetId, const Wr
         // statistics, so that the anti-join below is a hash or index join.
         pqxx::nontransaction tx(conn);
         tx.exec("create index on evolive_jobs (build_id)");
-        tx.exec("analyze evolive_jobs");
+        tx.exec("analyze evolive_jobs (build_id)");
     }
     // The current evaluation's builds are the staged ones: its members when
     // it has new builds, and otherwise the previous evaluation's members,
