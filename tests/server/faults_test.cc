@@ -3,11 +3,8 @@
 #include "service_client.hh"
 #include "subprocess.hh"
 
-#include <arpa/inet.h>
 #include <filesystem>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace evolive::test;
@@ -18,45 +15,9 @@ namespace {
 
 const std::string serviceData = EVOLIVE_TEST_DATA_DIR "/service";
 
-int portOf(const std::string & url)
-{
-    return std::stoi(url.substr(url.rfind(':') + 1));
-}
-
-// A TCP connection to the server with a tiny receive buffer, so that what
-// the server sends piles up on its side when the test does not read.
-int connectTo(const std::string & url, int receiveBuffer = 0)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (receiveBuffer) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(portOf(url));
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    if (connect(fd, (sockaddr *) &addr, sizeof addr) != 0) throw std::runtime_error("connect failed");
-    return fd;
-}
-
-void sendAll(int fd, const std::string & data)
-{
-    for (size_t off = 0; off < data.size();) {
-        auto n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-        if (n <= 0) throw std::runtime_error("send failed");
-        off += n;
-    }
-}
-
-std::string readAll(int fd)
-{
-    std::string out;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, n);
-    return out;
-}
-
 std::string post(const std::string & url, const std::string & body)
 {
-    return "POST /v1/evaluations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+    return "POST /v1/evaluations HTTP/1.1\r\nHost: " + hostPort(url) + "\r\nContent-Type: application/json\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
