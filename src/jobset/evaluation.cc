@@ -293,7 +293,7 @@ bool Evaluation::resolve(const Emit & emit)
 {
     stage_ = "fetch";
     try {
-        GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout);
+        GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout, settings_.checkLocalPath);
         for (auto & [name, spec] : jobset_.inputs) {
             ResolvedInput input{spec};
             if (spec.type == InputType::Git) {
@@ -322,6 +322,8 @@ bool Evaluation::resolve(const Emit & emit)
 
 bool Evaluation::run(const Emit & emit, const JobLineEmit & jobLine)
 {
+    runStarted_ = Clock::now();
+    queuedSeconds_ = std::chrono::duration<double>(runStarted_ - started_).count() - resolveSeconds_;
     try {
         if (jobset_.options.push && !settings_.push)
             throw JobsetError("options.push: no binary cache is configured for pushing");
@@ -365,15 +367,16 @@ struct JobDelivery
         if (settings.progress) settings.progress(jobs, errors);
     }
 
-    json finished(const std::string & fingerprint, bool cached, double fetchSeconds, double seconds, double total,
-                  const std::string & result) const
+    json finished(const std::string & fingerprint, bool cached, double queuedSeconds, double fetchSeconds, double seconds,
+                  double total, const std::string & result) const
     {
         json f{{"type", "finished"},
                {"fingerprint", fingerprint},
                {"cached", cached},
                {"jobs", jobs},
                {"errors", errors},
-               {"durations", {{"fetch", fetchSeconds}, {cached ? "replay" : "evaluate", seconds}, {"total", total}}},
+               {"durations",
+                {{"queued", queuedSeconds}, {"fetch", fetchSeconds}, {cached ? "replay" : "evaluate", seconds}, {"total", total}}},
                {"result", result}};
         if (pushing()) f["push"] = pushed;
         return f;
@@ -419,15 +422,15 @@ bool Evaluation::replay(const Emit & emit, const JobLineEmit & jobLine)
                       {"evaluator", jobset_.options.evaluator},
                       {"log", logPath_}});
         });
-    emit(deliver.finished(fingerprint_, true, resolveSeconds_, secondsSince(replayStarted), secondsSince(started_),
-                          *stored_));
+    emit(deliver.finished(fingerprint_, true, queuedSeconds_, resolveSeconds_, secondsSince(replayStarted),
+                          secondsSince(started_), *stored_));
     return true;
 }
 
 bool Evaluation::evaluate(const Emit & emit)
 {
     stage_ = "fetch";
-    GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout);
+    GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout, settings_.checkLocalPath);
     for (auto & [name, input] : inputs_)
         if (input.git) {
             input.git = fetcher.fetch(input.spec.git, input.git->rev);
@@ -435,7 +438,9 @@ bool Evaluation::evaluate(const Emit & emit)
         }
     stage_ = "prepare";
     auto file = expressionFile(jobset_, inputs_);
-    double fetchSeconds = secondsSince(started_);
+    // Resolving, then fetching: the time waiting for a slot between them
+    // is `queued`.
+    double fetchSeconds = resolveSeconds_ + secondsSince(runStarted_);
 
     json described = json::object();
     for (auto & [name, input] : inputs_) described[name] = describeInput(input);
@@ -518,8 +523,8 @@ bool Evaluation::evaluate(const Emit & emit)
     result.setMetadata("errors", std::to_string(deliver.errors));
     result.finish();
     settings_.results->stored(fingerprint_);
-    emit(deliver.finished(fingerprint_, false, fetchSeconds, secondsSince(evalStarted), secondsSince(started_),
-                          resultPath));
+    emit(deliver.finished(fingerprint_, false, queuedSeconds_, fetchSeconds, secondsSince(evalStarted),
+                          secondsSince(started_), resultPath));
     return true;
 }
 
