@@ -35,12 +35,13 @@ TEST(ServiceFaults, BadRequestsGetClearErrorsAndTheServiceGoesOn)
 {
     TempDir dir;
     auto config = dir.write("evolive.toml", "max-request-bytes = 2000\n");
-    EvoliveServer server(dir.path() + "/state", {"--config", config, "--allow-path", serviceData});
+    // The test's directory is allowed for the local git input that cannot be fetched.
+    EvoliveServer server(dir.path() + "/state", {"--config", config, "--allow-path", serviceData, "--allow-path", dir.path()});
     auto url = server.url() + "/v1/evaluations";
     auto salt = freshSalt();
     auto good = fileJobset(serviceData, "slow.nix", {{"salt", salt}, {"n", "1"}, {"spin", "1"}});
 
-    expectError(httpRequest("POST", url, "{\"inputs\": "), 400, "not valid JSON");
+    expectError(httpRequest("POST", url, "{\"inputs\": "), 400, "parse error");
     expectError(httpRequest("POST", url, "[1, 2]"), 400, "must be a JSON object");
     auto unknown = good;
     unknown["expresion"] = good["expression"];

@@ -46,4 +46,17 @@ bool PushClient::closedByServer()
     return ec == websocket::error::closed;
 }
 
+bool PushClient::staysOpenFor(std::chrono::seconds duration)
+{
+    beast::flat_buffer buffer;
+    bool done = false;
+    socket_.async_read(buffer, [&](beast::error_code, std::size_t) { done = true; });
+    context_.restart();
+    context_.run_for(duration);
+    if (done) return false;
+    beast::get_lowest_layer(socket_).cancel();
+    context_.run_for(std::chrono::seconds(1));
+    return true;
+}
+
 } // namespace evolive::test

@@ -31,6 +31,11 @@ public:
     // arrives first or the read fails otherwise.
     bool closedByServer();
 
+    // Reads for `duration` (answering pings meanwhile, as Beast does while
+    // it reads); true when nothing arrived and the socket stayed open. The
+    // socket cannot be used afterwards.
+    bool staysOpenFor(std::chrono::seconds duration);
+
     boost::beast::websocket::stream<boost::asio::ip::tcp::socket> & socket() { return socket_; }
 
 private:
