@@ -1,4 +1,5 @@
 // evolive: one entrypoint for the evaluation service's commands.
+#include "diff_command.hh"
 #include "eval_command.hh"
 #include "push_command.hh"
 #include "serve_command.hh"
@@ -11,6 +12,7 @@ int main(int argc, char ** argv)
     CLI::App app{"evolive: an evaluation service for Nix jobsets"};
     app.set_version_flag("--version", std::string("evolive ") + EVOLIVE_VERSION);
     app.require_subcommand(1);
+    evolive::addDiffCommand(app);
     evolive::addEvalCommand(app);
     evolive::addPushCommand(app);
     evolive::addServeCommand(app);

@@ -75,10 +75,10 @@ json describeInput(const ResolvedInput & input)
     return d;
 }
 
-std::string findEvaluator(const EvaluationSettings & settings, const std::string & name)
+std::string findEvaluator(const std::string & evaluatorDir, const std::string & name)
 {
-    if (name == "evolive-eval-jobs" && !settings.evaluatorDir.empty()) {
-        auto sibling = settings.evaluatorDir + "/" + name;
+    if (name == "evolive-eval-jobs" && !evaluatorDir.empty()) {
+        auto sibling = evaluatorDir + "/" + name;
         if (access(sibling.c_str(), X_OK) == 0) return sibling;
     }
     if (const char * path = getenv("PATH")) {
@@ -286,7 +286,7 @@ void Evaluation::cancel()
 {
     std::lock_guard lock(mutex_);
     cancelled_ = true;
-    if (evaluator_) evaluator_->kill();
+    if (source_) source_->cancel();
 }
 
 bool Evaluation::resolve(const Emit & emit)
@@ -325,7 +325,7 @@ bool Evaluation::run(const Emit & emit, const JobLineEmit & jobLine)
     runStarted_ = Clock::now();
     queuedSeconds_ = std::chrono::duration<double>(runStarted_ - started_).count() - resolveSeconds_;
     try {
-        if (jobset_.options.push && !settings_.push)
+        if (stored_ && jobset_.options.push && !settings_.push)
             throw JobsetError("options.push: no binary cache is configured for pushing");
         return stored_ ? replay(emit, jobLine) : evaluate(emit);
     } catch (std::exception & e) {
@@ -343,10 +343,11 @@ struct JobDelivery
     const Jobset & jobset;
     const EvaluationSettings & settings;
     const Emit & emit;
+    bool sourcePushes = false; // the job source pushed, and says how in `push`
     size_t jobs = 0, errors = 0;
     json pushed{{"uploaded", 0}, {"present", 0}, {"errors", 0}};
 
-    bool pushing() const { return jobset.options.push && settings.push; }
+    bool pushing() const { return jobset.options.push && (settings.push || sourcePushes); }
 
     void operator()(json job)
     {
@@ -354,7 +355,8 @@ struct JobDelivery
         if (job.contains("error")) ++errors;
         job["type"] = "job";
         if (pushing() && job.contains("drvPath")) {
-            auto outcome = settings.push(job["drvPath"].get<std::string>());
+            auto outcome = !sourcePushes ? settings.push(job["drvPath"].get<std::string>())
+                                         : job.value("push", json{{"error", "the job source did not say"}});
             if (outcome.contains("error")) {
                 pushed["errors"] = pushed["errors"].get<size_t>() + 1;
             } else {
@@ -427,8 +429,70 @@ bool Evaluation::replay(const Emit & emit, const JobLineEmit & jobLine)
     return true;
 }
 
+LocalJobSource::LocalJobSource(std::string evaluatorDir, std::vector<std::string> extraArgs)
+    : evaluatorDir_(std::move(evaluatorDir)), extraArgs_(std::move(extraArgs))
+{
+}
+
+void LocalJobSource::cancel()
+{
+    std::lock_guard lock(mutex_);
+    cancelled_ = true;
+    if (evaluator_) evaluator_->kill();
+}
+
+void LocalJobSource::run(const JobSourceRequest & request, const JobSink & sink)
+{
+    ProcessSpec spec;
+    spec.argv = {findEvaluator(evaluatorDir_, request.jobset.options.evaluator)};
+    auto args = evaluatorArguments(request.jobset, request.inputs, request.expressionFile);
+    args.insert(args.end() - 1, extraArgs_.begin(), extraArgs_.end());
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    int logFd = ::open(request.logPath.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (logFd < 0) throw std::runtime_error("cannot open " + request.logPath);
+    ChildProcess evaluator(spec, logFd);
+    ::close(logFd);
+    {
+        std::lock_guard lock(mutex_);
+        if (cancelled_) evaluator.kill();
+        evaluator_ = &evaluator;
+    }
+    struct Forget // the evaluator is gone when this scope is left, however it is left
+    {
+        LocalJobSource & s;
+        ~Forget()
+        {
+            std::lock_guard lock(s.mutex_);
+            s.evaluator_ = nullptr;
+        }
+    } forget{*this};
+
+    LineReader reader(evaluator.stdoutFd());
+    while (auto line = reader.readLine()) {
+        auto job = json::parse(*line, nullptr, false);
+        if (job.is_discarded() || !job.is_object()) continue; // not a job line; it is in the log
+        sink(std::move(job));
+    }
+    int status = evaluator.wait();
+    {
+        std::lock_guard lock(mutex_);
+        if (cancelled_) throw std::runtime_error("cancelled");
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        auto tail = lastLines(request.logPath, 20);
+        throw std::runtime_error("the evaluator failed (" +
+                                 std::string(WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                                                 : "exit status " + std::to_string(WEXITSTATUS(status))) +
+                                 ")" + (tail.empty() ? "" : ":\n" + tail));
+    }
+}
+
 bool Evaluation::evaluate(const Emit & emit)
 {
+    auto source = settings_.jobSource ? settings_.jobSource(jobset_)
+                                      : std::make_unique<LocalJobSource>(settings_.evaluatorDir);
+    if (jobset_.options.push && !settings_.push && !source->pushes())
+        throw JobsetError("options.push: no binary cache is configured for pushing");
     stage_ = "fetch";
     GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout, settings_.checkLocalPath);
     for (auto & [name, input] : inputs_)
@@ -457,27 +521,19 @@ bool Evaluation::evaluate(const Emit & emit)
               {"log", logPath_}});
 
     stage_ = "evaluate";
-    ProcessSpec spec;
-    spec.argv = {findEvaluator(settings_, jobset_.options.evaluator)};
-    auto args = evaluatorArguments(jobset_, inputs_, file);
-    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-    int logFd = ::open(logPath_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (logFd < 0) throw std::runtime_error("cannot open " + logPath_);
     auto evalStarted = Clock::now();
-    ChildProcess evaluator(spec, logFd);
-    ::close(logFd);
     {
         std::lock_guard lock(mutex_);
-        if (cancelled_) evaluator.kill();
-        evaluator_ = &evaluator;
+        if (cancelled_) source->cancel();
+        source_ = source.get();
     }
-    struct Forget // the evaluator is gone when this scope is left, however it is left
+    struct Forget // the source is gone when this scope is left, however it is left
     {
         Evaluation & e;
         ~Forget()
         {
             std::lock_guard lock(e.mutex_);
-            e.evaluator_ = nullptr;
+            e.source_ = nullptr;
         }
     } forget{*this};
 
@@ -485,25 +541,21 @@ bool Evaluation::evaluate(const Emit & emit)
     fs::create_directories(fs::path(resultPath).parent_path());
     results::ParquetWriter result(resultPath, resultColumns);
     auto startedAt = std::chrono::system_clock::now();
-    JobDelivery deliver{jobset_, settings_, emit};
-    LineReader reader(evaluator.stdoutFd());
-    while (auto line = reader.readLine()) {
-        auto job = json::parse(*line, nullptr, false);
-        if (job.is_discarded() || !job.is_object()) continue; // not a job line; it is in the log
+    JobDelivery deliver{jobset_, settings_, emit, source->pushes()};
+    source->run(JobSourceRequest{jobset_, inputs_, file, fingerprint_, logPath_}, [&](json job) {
+        // A source that pushes says how in `push`: in the stream, not in the result.
+        json outcome;
+        if (auto it = job.find("push"); it != job.end()) {
+            outcome = std::move(*it);
+            job.erase(it);
+        }
         result.addRow(resultRow(job));
+        if (!outcome.is_null()) job["push"] = std::move(outcome);
         deliver(std::move(job));
-    }
-    int status = evaluator.wait();
+    });
     {
         std::lock_guard lock(mutex_);
         if (cancelled_) throw std::runtime_error("cancelled");
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        auto tail = lastLines(logPath_, 20);
-        throw std::runtime_error("the evaluator failed (" +
-                                 std::string(WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                                                 : "exit status " + std::to_string(WEXITSTATUS(status))) +
-                                 ")" + (tail.empty() ? "" : ":\n" + tail));
     }
 
     // The result file is complete only now, and only now gets its name.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "fingerprint.hh"
+#include "job_source.hh"
 #include "jobset.hh"
 #include "result_store.hh"
 
@@ -16,8 +17,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-namespace evolive { class ChildProcess; }
 
 namespace evolive {
 
@@ -36,6 +35,9 @@ struct EvaluationSettings
     // service's allowed-paths for git+file URLs and local submodules
     // (GitFetcher's LocalPathCheck). Unset: any.
     std::function<std::string(const std::string & path)> checkLocalPath;
+    // Where the job lines come from; null: the evaluator as a local process
+    // (LocalJobSource).
+    JobSourceFactory jobSource;
 };
 
 // The arguments for the evaluator: Nix search path entries and arguments
@@ -98,7 +100,7 @@ public:
     bool run(const Emit & emit, const JobLineEmit & jobLine = {});
 
     // From any thread: run() stops soon, with `failed` (stage "cancelled"),
-    // and the evaluator and its workers are killed.
+    // and the job source stops (the evaluator and its workers are killed).
     void cancel();
 
 private:
@@ -116,7 +118,7 @@ private:
 
     std::mutex mutex_; // guards the two below against cancel()
     bool cancelled_ = false;
-    ChildProcess * evaluator_ = nullptr;
+    JobSource * source_ = nullptr;
 };
 
 // Both stages; each message goes to `emit`. Returns true when the

@@ -4,6 +4,8 @@
 #include "json_parse.hh"
 #include "parquet_reader.hh"
 #include "result_store.hh"
+#include "query.hh"
+#include "routes.hh"
 
 #include <filesystem>
 #include <fstream>
@@ -51,6 +53,18 @@ struct Target
     }
 };
 
+// `/` and `/ui/NAME`: the status page's files, served without a token (they
+// hold no data; the page asks for a token when the API wants one).
+bool isPageFile(const Target & t)
+{
+    return t.segments.empty() || (t.segments.size() == 2 && t.segments[0] == "ui");
+}
+
+void reply(Connection & c, const web::Answer & answer)
+{
+    c.respond(http::status(answer.status), answer.contentType, answer.body, answer.headers);
+}
+
 // The methods a path answers to; empty for a path that does not exist.
 std::set<http::verb> methodsFor(const Target & t)
 {
@@ -58,15 +72,18 @@ std::set<http::verb> methodsFor(const Target & t)
     if (t.is({"v1", "evaluations"})) return {http::verb::get, http::verb::post};
     if (t.is({"v1", "evaluations", "*"})) return {http::verb::get, http::verb::delete_};
     if (t.is({"v1", "evaluations", "*", "jobs"}) || t.is({"v1", "evaluations", "*", "log"})) return {http::verb::get};
+    // The status page (src/web): its files, comparisons, previous evaluations.
+    if (isPageFile(t) || t.is({"v1", "evaluations", "*", "diff", "*"}) || t.is({"v1", "evaluations", "*", "previous"}))
+        return {http::verb::get};
     return {};
 }
 
 size_t queryNumber(const std::string & query, const std::string & key, size_t fallback)
 {
-    auto value = queryValue(query, key);
-    if (!value) return fallback;
+    auto at = ("&" + query).find("&" + key + "=");
+    if (at == std::string::npos) return fallback;
     try {
-        return std::stoul(*value);
+        return std::stoul(query.substr(at + key.size() + 1));
     } catch (...) {
         return fallback;
     }
@@ -79,14 +96,6 @@ bool underDirectory(const fs::path & path, const fs::path & dir)
 }
 
 } // namespace
-
-std::optional<std::string> queryValue(const std::string & query, const std::string & key)
-{
-    auto at = ("&" + query).find("&" + key + "=");
-    if (at == std::string::npos) return std::nullopt;
-    auto start = at + key.size() + 1;
-    return query.substr(start, query.find('&', start) - start);
-}
 
 bool Api::authorized(const http::request_header<> & header) const
 {
@@ -142,8 +151,7 @@ bool Api::admissible(Connection & c, const http::request_header<> & header)
     Target target(std::string(header.target()));
     // Public without a token: /healthz, and the status page's static
     // files (they hold no data; the page asks for a token itself).
-    bool open = target.is({"healthz"}) ||
-                (header.method() == http::verb::get && (target.segments.empty() || target.segments[0] == "ui"));
+    bool open = target.is({"healthz"}) || (header.method() == http::verb::get && isPageFile(target));
     if (!open && !authorized(header))
         return c.error(http::status::unauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN)"), false;
     auto methods = methodsFor(target);
@@ -175,6 +183,10 @@ void Api::handle(Connection & c, Request & request)
     auto method = request.method();
     try {
         if (t.is({"healthz"})) c.respond(http::status::ok, json{{"status", "ok"}});
+        else if (isPageFile(t)) {
+            auto file = web::pageFile(t.segments.empty() ? "/" : "/ui/" + t.segments[1]);
+            file ? reply(c, *file) : (void) c.error(http::status::not_found, "no such file: " + std::string(request.target()));
+        }
         else if (t.is({"metrics"})) {
             auto gauges = evaluations_.gauges();
             gauges.merge(push_.gauges());
@@ -184,7 +196,10 @@ void Api::handle(Connection & c, Request & request)
         else if (t.is({"v1", "evaluations"})) method == http::verb::post ? submit(c, request) : list(c, t.query);
         else if (!results::isFingerprint(t.segments[2]))
             c.error(http::status::not_found, "'" + t.segments[2] + "' is not a fingerprint (64 hexadecimal digits)");
-        else if (t.segments.size() == 4) t.segments[3] == "jobs" ? jobs(c, t.segments[2]) : log(c, request, t.segments[2], t.query);
+        else if (t.segments.size() == 5) diff(c, t.segments[2], t.segments[4], t.query);
+        else if (t.segments.size() == 4 && t.segments[3] == "previous") reply(c, web::previousAnswer(catalog_, t.segments[2]));
+        else if (t.segments.size() == 4)
+            t.segments[3] == "jobs" ? jobs(c, t.segments[2], t.query) : log(c, request, t.segments[2], t.query);
         else method == http::verb::delete_ ? cancel(c, t.segments[2]) : status(c, t.segments[2]);
     } catch (std::exception & e) {
         spdlog::error("{} {}: {}", std::string(request.method_string()), std::string(request.target()), e.what());
@@ -269,9 +284,14 @@ void Api::submit(Connection & c, Request & request)
     auto stream = evaluations_.submit(std::move(jobset), force, std::move(ticket));
     if (stream.joined && connected)
         connected = c.writeChunk(json{{"type", "joined"}, {"fingerprint", stream.fingerprint}}.dump() + "\n");
+    streamLog(c, *stream.log, stream.fingerprint, connected);
+}
+
+void Api::streamLog(Connection & c, EvaluationLog & log, const std::string & fingerprint, bool connected)
+{
     // A client that went away is not waited for; the evaluation goes on.
     for (size_t next = 0; connected;) {
-        auto batch = stream.log->read(next, 256 * 1024);
+        auto batch = log.read(next, 256 * 1024);
         connected = c.writeChunk(batch.data);
         if (connected) metrics_.bytesStreamed += batch.data.size();
         next = batch.next;
@@ -280,8 +300,20 @@ void Api::submit(Connection & c, Request & request)
     if (connected) c.endStream();
     else if (c.timedOut()) {
         metrics_.clientsDropped++;
-        spdlog::warn("a client of {} did not read for {} s: dropped", stream.fingerprint, config_.writeTimeout.count());
+        spdlog::warn("a client of {} did not read for {} s: dropped", fingerprint, config_.writeTimeout.count());
     }
+}
+
+void Api::diff(Connection & c, const std::string & old, const std::string & now, const std::string & query)
+{
+    if (!results::isFingerprint(now))
+        return (void) c.error(http::status::not_found, "'" + now + "' is not a fingerprint (64 hexadecimal digits)");
+    auto oldPath = evaluations_.storedResult(old), newPath = evaluations_.storedResult(now);
+    for (auto & [fingerprint, path] : {std::pair{old, oldPath}, std::pair{now, newPath}})
+        if (!path)
+            return (void) c.error(http::status::not_found, "no stored result for fingerprint " + fingerprint +
+                                                               (evaluations_.running(fingerprint) ? " (still running)" : ""));
+    reply(c, web::diffAnswer(*oldPath, *newPath, query));
 }
 
 void Api::status(Connection & c, const std::string & fingerprint)
@@ -290,15 +322,20 @@ void Api::status(Connection & c, const std::string & fingerprint)
     else c.error(http::status::not_found, "no evaluation with fingerprint " + fingerprint);
 }
 
-void Api::jobs(Connection & c, const std::string & fingerprint)
+void Api::jobs(Connection & c, const std::string & fingerprint, const std::string & query)
 {
     if (auto log = evaluations_.running(fingerprint)) {
-        // Still running: the jobs found so far.
+        // Still running: every line as it comes (follow), a page of the
+        // jobs found so far, or all of them.
+        if (web::queryValue(query, "follow").value_or("0") != "0")
+            return c.startStream("application/x-ndjson") ? streamLog(c, *log, fingerprint, true) : void();
+        if (web::isJobPageQuery(query)) return reply(c, web::jobPageFromLines(log->jobs(), query));
         c.respond(http::status::ok, "application/x-ndjson", log->jobs());
         return;
     }
     auto path = evaluations_.storedResult(fingerprint);
     if (!path) return (void) c.error(http::status::not_found, "no stored result for fingerprint " + fingerprint);
+    if (web::isJobPageQuery(query)) return reply(c, web::jobPageAnswer(*path, query));
     if (!c.startStream("application/x-ndjson")) return;
     std::string pending;
     bool connected = true;

@@ -8,6 +8,7 @@
 #include "metrics.hh"
 #include "push_service.hh"
 #include "request_checks.hh"
+#include "result_catalog.hh"
 
 #include <atomic>
 
@@ -17,14 +18,12 @@ namespace evolive::server {
 // not under one of `allowedPaths` (canonical), symlinks and `..` resolved.
 std::string refusedLocalPath(const std::vector<std::string> & allowedPaths, const std::string & path);
 
-// The value of `key` in a query string (`a=1&key=VALUE`), as given.
-std::optional<std::string> queryValue(const std::string & query, const std::string & key);
-
 class Api
 {
 public:
     Api(const ServerConfig & config, EvaluationService & evaluations, PushService & push, Metrics & metrics)
-        : config_(config), evaluations_(evaluations), push_(push), metrics_(metrics), hosts_(config)
+        : config_(config), evaluations_(evaluations), push_(push), metrics_(metrics), hosts_(config),
+          catalog_(evaluations.resultStore())
     {
     }
 
@@ -44,7 +43,12 @@ private:
     bool authorized(const http::request_header<> & header) const;
     void submit(Connection & c, Request & request);
     void status(Connection & c, const std::string & fingerprint);
-    void jobs(Connection & c, const std::string & fingerprint);
+    void jobs(Connection & c, const std::string & fingerprint, const std::string & query);
+    // The status page (src/web): its files, comparisons, previous evaluations.
+    void diff(Connection & c, const std::string & old, const std::string & now, const std::string & query);
+    // Streams an evaluation's lines from the first until it ends (or the
+    // client goes: `connected` false), once the stream's header is sent.
+    void streamLog(Connection & c, EvaluationLog & log, const std::string & fingerprint, bool connected);
     void log(Connection & c, const Request & request, const std::string & fingerprint, const std::string & query);
     void cancel(Connection & c, const std::string & fingerprint);
     void list(Connection & c, const std::string & query);
@@ -59,6 +63,7 @@ private:
     Metrics & metrics_;
     HostPolicy hosts_;
     std::atomic<size_t> webSockets_{0}; // open /v1/push sockets, at most max-websockets
+    web::ResultCatalog catalog_;
 };
 
 } // namespace evolive::server

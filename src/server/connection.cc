@@ -25,8 +25,15 @@ bool Connection::write(const std::function<void(std::function<void(beast::error_
 
 bool Connection::respond(http::status status, const std::string & contentType, std::string body)
 {
+    return respond(status, contentType, std::move(body), {});
+}
+
+bool Connection::respond(http::status status, const std::string & contentType, std::string body,
+                         const std::vector<std::pair<std::string, std::string>> & headers)
+{
     http::response<http::string_body> response{status, 11};
     decorate(response);
+    for (auto & [name, value] : headers) response.set(name, value);
     response.set(http::field::content_type, contentType);
     if (status == http::status::unauthorized) response.set(http::field::www_authenticate, "Bearer");
     response.keep_alive(keepAlive_);

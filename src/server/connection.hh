@@ -55,6 +55,8 @@ public:
     // Answers for the Api. Each returns false when the client is gone.
     bool respond(http::status status, const nlohmann::json & body);
     bool respond(http::status status, const std::string & contentType, std::string body);
+    bool respond(http::status status, const std::string & contentType, std::string body,
+                 const std::vector<std::pair<std::string, std::string>> & headers);
     bool error(http::status status, const std::string & message) { return respond(status, {{"error", message}}); }
     // `length` bytes of the file `fd` from `offset`, read and sent a piece
     // at a time (never the whole in memory). `headers` go with it.

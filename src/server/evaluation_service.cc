@@ -23,6 +23,7 @@ struct EvaluationService::Record
     uint64_t ticket = 0;           // its place in line until it runs
     SystemClock::time_point submitted = SystemClock::now(), started, ended;
     size_t jobs = 0, errors = 0, clients = 1;
+    size_t workers = 0; // the evaluation's workers, after max-workers
     bool cancelled = false;
 };
 
@@ -113,6 +114,7 @@ void EvaluationService::release(uint64_t ticket)
 EvaluationService::Stream EvaluationService::submit(Jobset jobset, bool force, Ticket ticket)
 {
     jobset.options.workers = std::min(jobset.options.workers, settings_.maxWorkers);
+    auto workers = jobset.options.workers;
     auto settings = settings_.evaluation;
     settings.force = force;
     auto evaluation = std::make_shared<Evaluation>(std::move(jobset), settings);
@@ -143,6 +145,7 @@ EvaluationService::Stream EvaluationService::submit(Jobset jobset, bool force, T
     ticket.service_ = nullptr; // the record holds the place now
     record->fingerprint = fingerprint;
     record->evaluation = evaluation;
+    record->workers = workers;
     record->log = std::make_shared<EvaluationLog>();
     active_[fingerprint] = record;
     lock.unlock();
@@ -277,6 +280,7 @@ json EvaluationService::describe(const Record & r, size_t maxMessage) const
 {
     json d{{"fingerprint", r.fingerprint}, {"status", r.status}, {"jobs", r.jobs}, {"errors", r.errors},
            {"clients", r.clients}, {"submittedAt", isoTime(r.submitted)}};
+    if (r.workers) d["workers"] = r.workers;
     if (r.started != SystemClock::time_point()) d["startedAt"] = isoTime(r.started);
     if (r.ended != SystemClock::time_point()) d["endedAt"] = isoTime(r.ended);
     if (!r.message.empty()) d["message"] = messageTail(r.message, maxMessage);

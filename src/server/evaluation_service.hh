@@ -96,6 +96,9 @@ public:
     // Running and waiting evaluations, then ended ones, newest first.
     nlohmann::json recent(size_t limit);
 
+    // Where results are stored (for the status page's catalog).
+    std::shared_ptr<results::ResultStore> resultStore() const { return settings_.evaluation.results; }
+
     // Gauges for /metrics: name → (help, value).
     std::map<std::string, std::pair<std::string, double>> gauges();
 

@@ -4,6 +4,8 @@
 // `A-`, `-N`; RFC 9110 §14).
 #include "api.hh"
 
+#include "query.hh"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -53,7 +55,7 @@ RangeAnswer parseRange(beast::string_view value, uint64_t size, ByteRange & rang
 void Api::log(Connection & c, const Request & request, const std::string & fingerprint, const std::string & query)
 {
     const std::string text = "text/plain; charset=utf-8";
-    auto tailValue = queryValue(query, "tail");
+    auto tailValue = web::queryValue(query, "tail");
     auto tail = tailValue ? decimal(beast::string_view(*tailValue)) : std::nullopt;
     if (tailValue && !tail) return (void) c.error(http::status::bad_request, "tail: a number of bytes");
     auto rangeHeader = request[http::field::range];
