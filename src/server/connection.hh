@@ -86,15 +86,7 @@ public:
     // timer pending all the time, so the context never runs out of work.
     template<class Start> beast::error_code await(Start && start)
     {
-        beast::error_code result;
-        bool done = false;
-        start([&](beast::error_code ec, std::size_t) {
-            result = ec;
-            done = true;
-        });
-        context_.restart();
-        while (!done && context_.run_one()) {}
-        return result;
+        return awaitUntil(std::chrono::steady_clock::time_point::max(), std::forward<Start>(start), [] {});
     }
     // The same with a deadline: when it passes first, `cancel` is called
     // (it must make the operation end, e.g. by closing its socket) and the
@@ -109,8 +101,9 @@ public:
             done = true;
         });
         context_.restart();
-        while (!done && context_.run_one_until(deadline)) {}
-        if (done) return result;
+        bool forever = deadline == std::chrono::steady_clock::time_point::max();
+        while (!done && (forever ? context_.run_one() : context_.run_one_until(deadline))) {}
+        if (done || forever) return result;
         cancel();
         while (!done && context_.run_one()) {}
         return net::error::timed_out;
