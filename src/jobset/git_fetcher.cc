@@ -237,4 +237,28 @@ FetchedGit GitFetcher::fetch(const GitSource & source, const std::string & rev) 
     return fetched;
 }
 
+std::string GitFetcher::defaultBranch(const std::string & url) const
+{
+    auto out = git({"ls-remote", "--symref", "--", url, "HEAD"}, "reading the default branch of " + url);
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        const std::string prefix = "ref: refs/heads/";
+        auto tab = line.find('\t');
+        if (line.rfind(prefix, 0) == 0 && tab != std::string::npos) return line.substr(prefix.size(), tab - prefix.size());
+    }
+    return "";
+}
+
+GitFetcher::Description GitFetcher::describe(const GitSource & source, const std::string & rev) const
+{
+    auto mirror = mirrorFor(source.url);
+    FileLock lock(mirror + ".lock");
+    git({"-C", mirror, "fetch", "--quiet", "--no-write-fetch-head", "--force", "--", source.url, "+refs/tags/*:refs/tags/*"},
+        "fetching the tags of " + source.url);
+    Description d;
+    d.describe = trim(git({"-C", mirror, "describe", "--always", rev}, "describing " + rev));
+    d.shortRev = trim(git({"-C", mirror, "rev-parse", "--short", rev}, "abbreviating " + rev));
+    return d;
+}
+
 } // namespace evolive

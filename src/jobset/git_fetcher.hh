@@ -58,6 +58,19 @@ public:
     // Fetches `rev` (if the mirror lacks it) and returns its checkout.
     FetchedGit fetch(const GitSource & source, const std::string & rev) const;
 
+    // The branch the remote's HEAD names (`git ls-remote --symref`), or ""
+    // when it names none.
+    std::string defaultBranch(const std::string & url) const;
+
+    // `git describe --always` and `git rev-parse --short` of a fetched
+    // `rev`, after fetching the remote's tags into its mirror (Hydra gives
+    // expressions both, as `gitTag` and `shortRev`).
+    struct Description
+    {
+        std::string describe, shortRev;
+    };
+    Description describe(const GitSource & source, const std::string & rev) const;
+
 private:
     std::string git(const std::vector<std::string> & args, const std::string & what,
                     const std::optional<std::string> & cwd = std::nullopt) const;

@@ -1,0 +1,4 @@
+with import ./config.nix;
+{
+  dep = mkDerivation { name = "dep-1.0"; };
+}
