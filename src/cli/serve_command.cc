@@ -2,10 +2,13 @@
 
 #include "server.hh"
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <thread>
@@ -73,6 +76,14 @@ int runServe(ServeOptions & o)
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
+
+    // Each connection costs a few descriptors (its socket, its io_context):
+    // take what the hard limit allows, so that max-connections is reached
+    // before the descriptors run out.
+    if (rlimit files; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &files) != 0) spdlog::warn("cannot raise the open file limit: {}", strerror(errno));
+    }
 
     std::unique_ptr<server::Server> server;
     try {

@@ -264,7 +264,7 @@ bool Evaluation::resolve(const Emit & emit)
 {
     stage_ = "fetch";
     try {
-        GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout);
+        GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout, settings_.checkLocalPath);
         for (auto & [name, spec] : jobset_.inputs) {
             ResolvedInput input{spec};
             if (spec.type == InputType::Git) {
@@ -325,6 +325,8 @@ std::pair<std::string, bool> Evaluation::whyNotReplayed(const std::string & path
 
 bool Evaluation::run(const Emit & emit, const JobLineEmit & jobLine)
 {
+    runStarted_ = Clock::now();
+    queuedSeconds_ = std::chrono::duration<double>(runStarted_ - started_).count() - resolveSeconds_;
     try {
         if (stored_ && jobset_.options.push && !settings_.push)
             throw JobsetError("options.push: no binary cache is configured for pushing");
@@ -371,8 +373,8 @@ struct JobDelivery
         if (settings.progress) settings.progress(jobs, errors);
     }
 
-    json finished(const std::string & fingerprint, bool cached, double fetchSeconds, double seconds, double total,
-                  const std::string & result) const
+    json finished(const std::string & fingerprint, bool cached, double queuedSeconds, double fetchSeconds, double seconds,
+                  double total, const std::string & result) const
     {
         json f{{"type", "finished"},
                {"fingerprint", fingerprint},
@@ -380,7 +382,8 @@ struct JobDelivery
                {"jobs", jobs},
                {"errors", errors},
                {"environmentErrors", environmentErrors},
-               {"durations", {{"fetch", fetchSeconds}, {cached ? "replay" : "evaluate", seconds}, {"total", total}}},
+               {"durations",
+                {{"queued", queuedSeconds}, {"fetch", fetchSeconds}, {cached ? "replay" : "evaluate", seconds}, {"total", total}}},
                {"result", result}};
         if (pushing()) f["push"] = pushed;
         return f;
@@ -441,8 +444,8 @@ bool Evaluation::replay(const Emit & emit, const JobLineEmit & jobLine)
                       {"evaluator", jobset_.options.evaluator},
                       {"log", logPath_}});
         });
-    emit(deliver.finished(fingerprint_, true, resolveSeconds_, secondsSince(replayStarted), secondsSince(started_),
-                          *stored_));
+    emit(deliver.finished(fingerprint_, true, queuedSeconds_, resolveSeconds_, secondsSince(replayStarted),
+                          secondsSince(started_), *stored_));
     return true;
 }
 
@@ -520,7 +523,7 @@ bool Evaluation::evaluate(const Emit & emit)
     if (jobset_.options.push && !settings_.push && !source->pushes())
         throw JobsetError("options.push: no binary cache is configured for pushing");
     stage_ = "fetch";
-    GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout);
+    GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout, settings_.checkLocalPath);
     for (auto & [name, input] : inputs_)
         if (input.git) {
             input.git = fetcher.fetch(input.spec.git, input.git->rev);
@@ -528,7 +531,9 @@ bool Evaluation::evaluate(const Emit & emit)
         }
     stage_ = "prepare";
     auto file = expressionFile(jobset_, inputs_);
-    double fetchSeconds = secondsSince(started_);
+    // Resolving, then fetching: the time waiting for a slot between them
+    // is `queued`.
+    double fetchSeconds = resolveSeconds_ + secondsSince(runStarted_);
 
     json described = json::object();
     for (auto & [name, input] : inputs_) described[name] = describeInput(input);
@@ -602,8 +607,8 @@ bool Evaluation::evaluate(const Emit & emit)
     result.setMetadata("environmentErrors", std::to_string(deliver.environmentErrors));
     result.finish();
     settings_.results->stored(fingerprint_);
-    emit(deliver.finished(fingerprint_, false, fetchSeconds, secondsSince(evalStarted), secondsSince(started_),
-                          resultPath));
+    emit(deliver.finished(fingerprint_, false, queuedSeconds_, fetchSeconds, secondsSince(evalStarted),
+                          secondsSince(started_), resultPath));
     return true;
 }
 

@@ -38,6 +38,10 @@ struct EvaluationSettings
     // With options.push: pushes one job's .drv closure and says how it went
     // ({"uploaded": n, "present": m} or {"error": message}).
     std::function<nlohmann::json(const std::string & drvPath)> push;
+    // Why git may not read a local directory ("" when it may): the
+    // service's allowed-paths for git+file URLs and local submodules
+    // (GitFetcher's LocalPathCheck). Unset: any.
+    std::function<std::string(const std::string & path)> checkLocalPath;
     // Where the job lines come from; null: the evaluator as a local process
     // (LocalJobSource).
     JobSourceFactory jobSource;
@@ -112,8 +116,8 @@ private:
     std::map<std::string, ResolvedInput> inputs_;
     std::string fingerprint_, logPath_, stage_ = "fetch";
     std::optional<std::string> stored_;
-    std::chrono::steady_clock::time_point started_;
-    double resolveSeconds_ = 0;
+    std::chrono::steady_clock::time_point started_, runStarted_;
+    double resolveSeconds_ = 0, queuedSeconds_ = 0; // queued: from resolve() to run()
 
     std::mutex mutex_; // guards the two below against cancel()
     bool cancelled_ = false;

@@ -45,8 +45,18 @@ private:
 
 } // namespace
 
-GitFetcher::GitFetcher(std::string stateDir, std::chrono::seconds timeout)
-    : root_(std::move(stateDir) + "/git"), timeout_(timeout)
+std::optional<std::string> localGitPath(const std::string & url)
+{
+    if (url.rfind("file://", 0) == 0) return percentDecode(url.substr(7), "git URL '" + url + "'");
+    if (url.find("://") != std::string::npos) return std::nullopt;
+    // git's scp-like syntax: a colon before any slash means host:path (ssh).
+    auto colon = url.find(':');
+    if (colon != std::string::npos && colon < url.find('/')) return std::nullopt;
+    return url;
+}
+
+GitFetcher::GitFetcher(std::string stateDir, std::chrono::seconds timeout, LocalPathCheck checkLocal)
+    : root_(std::move(stateDir) + "/git"), timeout_(timeout), checkLocal_(std::move(checkLocal))
 {
     fs::create_directories(root_ + "/mirrors");
     fs::create_directories(root_ + "/checkouts");
@@ -99,8 +109,46 @@ std::string GitFetcher::mirrorFor(const std::string & url) const
     return root_ + "/mirrors/" + nix::sha256Hex(url).substr(0, 32) + ".git";
 }
 
+std::optional<std::string> GitFetcher::checkLocal(const std::string & url, const std::string & what) const
+{
+    auto path = localGitPath(url);
+    if (!path || !checkLocal_) return path;
+    if (path->empty() || (*path)[0] != '/') throw FetchError(what + ": '" + url + "' is a relative path");
+    if (auto why = checkLocal_(*path); !why.empty()) throw FetchError(what + ": " + why);
+    return path;
+}
+
+void GitFetcher::updateSubmodules(const std::string & dir, const std::string & rev, std::vector<std::string> & local,
+                                  int depth) const
+{
+    if (depth > 16) throw FetchError("the submodules of " + rev + " are nested more than 16 deep");
+    // `init` writes each submodule's URL, relative ones resolved against
+    // the superproject's origin, into .git/config: those are what git reads.
+    git({"-C", dir, "submodule", "--quiet", "init"}, "reading the submodules of " + rev);
+    std::string configured;
+    try {
+        configured = git({"-C", dir, "config", "--get-regexp", "^submodule\\..*\\.url$"}, "");
+    } catch (FetchError &) {
+        // None (git config exits 1 when nothing matches).
+    }
+    std::istringstream urls(configured);
+    for (std::string line; std::getline(urls, line);) {
+        auto space = line.find(' ');
+        if (space == std::string::npos) continue;
+        auto key = line.substr(0, space);
+        auto name = key.substr(10, key.size() - 14); // submodule.NAME.url
+        if (auto path = checkLocal(line.substr(space + 1), "submodule '" + name + "' of " + rev)) local.push_back(*path);
+    }
+    git({"-C", dir, "submodule", "--quiet", "update"}, "fetching the submodules of " + rev);
+    std::istringstream paths(git({"-C", dir, "submodule", "--quiet", "foreach", "printf '%s\\n' \"$sm_path\""},
+                                 "listing the submodules of " + rev));
+    for (std::string path; std::getline(paths, path);)
+        if (!path.empty()) updateSubmodules(dir + "/" + path, rev, local, depth + 1);
+}
+
 std::string GitFetcher::resolve(const GitSource & source) const
 {
+    checkLocal(source.url, "git URL");
     if (!source.rev.empty()) return source.rev;
     std::string ref = source.ref.empty() ? "HEAD" : source.ref;
     // The second pattern lists the commit an annotated tag points to.
@@ -126,6 +174,7 @@ std::string GitFetcher::resolve(const GitSource & source) const
 
 FetchedGit GitFetcher::fetch(const GitSource & source, const std::string & rev) const
 {
+    checkLocal(source.url, "git URL");
     auto mirror = mirrorFor(source.url);
     FileLock lock(mirror + ".lock");
     if (!fs::exists(mirror + "/HEAD")) {
@@ -158,6 +207,15 @@ FetchedGit GitFetcher::fetch(const GitSource & source, const std::string & rev) 
         fetched.revCount = std::stoull(trim(git({"-C", mirror, "rev-list", "--count", rev, "--"}, "counting " + rev)));
 
     auto checkout = root_ + "/checkouts/" + rev + (source.submodules ? "-submodules" : "");
+    // A checkout with submodules records the local directories it read
+    // (CHECKOUT.local): reused, they are vetted again, as the settings may
+    // have changed since. One made before that record existed is made anew.
+    if (source.submodules && checkLocal_ && fs::exists(checkout + ".complete")) {
+        std::ifstream recorded(checkout + ".local");
+        if (!recorded) fs::remove(checkout + ".complete");
+        for (std::string path; std::getline(recorded, path);)
+            if (auto why = checkLocal_(path); !why.empty()) throw FetchError("a submodule of " + rev + ": " + why);
+    }
     if (!fs::exists(checkout + ".complete")) {
         auto tmp = checkout + ".tmp-" + std::to_string(getpid());
         fs::remove_all(tmp);
@@ -170,8 +228,10 @@ FetchedGit GitFetcher::fetch(const GitSource & source, const std::string & rev) 
         if (source.submodules) {
             // Relative submodule URLs are relative to the original remote.
             git({"-C", tmp, "remote", "add", "origin", "--", source.url}, "setting the origin");
-            git({"-C", tmp, "submodule", "update", "--quiet", "--init", "--recursive"},
-                "fetching the submodules of " + rev);
+            std::vector<std::string> local;
+            updateSubmodules(tmp, rev, local);
+            std::ofstream record(checkout + ".local", std::ios::trunc);
+            for (auto & path : local) record << path << "\n";
         }
         // The source tree only, as Nix's fetchGit gives it: no .git anywhere.
         std::vector<fs::path> dotGits;

@@ -10,9 +10,11 @@
 #include "jobset.hh"
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace evolive {
 
@@ -33,11 +35,22 @@ struct FetchedGit
     bool shallow = true;
 };
 
+// The directory a git URL names on this machine, as git reads it (a
+// `file://` URL percent-decoded, or a plain path), or nullopt for a remote
+// URL (https, ssh, `host:path`, ...). A relative path comes back as given.
+std::optional<std::string> localGitPath(const std::string & url);
+
+// Why git may not read the local directory `path` ("" when it may): the
+// service's allowed-paths, applied to local repositories and submodules.
+using LocalPathCheck = std::function<std::string(const std::string & path)>;
+
 class GitFetcher
 {
 public:
-    // Mirrors and checkouts live under `stateDir`/git.
-    GitFetcher(std::string stateDir, std::chrono::seconds timeout);
+    // Mirrors and checkouts live under `stateDir`/git. With `checkLocal`,
+    // every local URL (the repository's own and its submodules', at any
+    // depth) is vetted before git reads it; a refused one is a FetchError.
+    GitFetcher(std::string stateDir, std::chrono::seconds timeout, LocalPathCheck checkLocal = {});
 
     // The revision `source` names now: its `rev`, or its ref (or HEAD) on the remote.
     std::string resolve(const GitSource & source) const;
@@ -63,9 +76,18 @@ private:
                     const std::optional<std::string> & cwd = std::nullopt) const;
     bool gitOk(const std::vector<std::string> & args, const std::optional<std::string> & cwd = std::nullopt) const;
     std::string mirrorFor(const std::string & url) const;
+    // The local directory `url` names (vetted when there is a check), or
+    // nullopt for a remote URL; throws FetchError naming `what` if refused.
+    std::optional<std::string> checkLocal(const std::string & url, const std::string & what) const;
+    // `git submodule update --init --recursive`, one level at a time, so
+    // that each level's URLs are vetted before they are fetched; the local
+    // directories read are added to `local`.
+    void updateSubmodules(const std::string & dir, const std::string & rev, std::vector<std::string> & local,
+                          int depth = 0) const;
 
     std::string root_;
     std::chrono::seconds timeout_;
+    LocalPathCheck checkLocal_;
 };
 
 } // namespace evolive

@@ -99,6 +99,8 @@ bool isCommitHash(const std::string & rev)
     return std::regex_match(rev, hex);
 }
 
+} // namespace
+
 std::string percentDecode(const std::string & s, const std::string & where)
 {
     std::string out;
@@ -114,6 +116,8 @@ std::string percentDecode(const std::string & s, const std::string & where)
     }
     return out;
 }
+
+namespace {
 
 JobsetInput parseGitInput(const json & spec, const std::string & where)
 {

@@ -89,6 +89,10 @@ Jobset parseJobset(const nlohmann::json & document, const std::string & baseDir 
 // option. Throws JobsetError.
 GitSource parseGitUrl(const std::string & url);
 
+// `s` with %XX escapes decoded; throws JobsetError naming `where` for a
+// malformed one.
+std::string percentDecode(const std::string & s, const std::string & where);
+
 // True for a ref git accepts and that cannot be taken for an option.
 bool isSafeRef(const std::string & ref);
 

@@ -1,5 +1,7 @@
 #include "api.hh"
 
+#include "git_fetcher.hh"
+#include "json_parse.hh"
 #include "parquet_reader.hh"
 #include "result_store.hh"
 #include "query.hh"
@@ -110,18 +112,50 @@ bool Api::authorized(const http::request_header<> & header) const
 
 bool Api::admit(Connection & c, const http::request_header<> & header)
 {
-    if (admissible(c, header)) return true;
-    counted(c);
-    return false;
+    // A refusal closes the connection, and says so.
+    bool keep = c.keepsAlive();
+    c.keepAlive(false);
+    if (!admissible(c, header)) {
+        counted(c);
+        return false;
+    }
+    c.keepAlive(keep);
+    return true;
 }
 
 bool Api::admissible(Connection & c, const http::request_header<> & header)
 {
+    if (auto refusal = framingProblem(header)) return c.error(refusal->status, refusal->message), false;
+    if (auto refusal = hosts_.checkHost(header)) return c.error(refusal->status, refusal->message), false;
+    switch (hosts_.origin(header)) {
+    case HostPolicy::Origin::Foreign:
+        return c.error(http::status::forbidden, "requests from pages of other sites (Origin: " +
+                                                    std::string(header[http::field::origin].substr(0, 256)) +
+                                                    ") are refused; allowed-origins lists the origins that may call "
+                                                    "this server"),
+               false;
+    case HostPolicy::Origin::Allowed:
+        c.addHeader("Access-Control-Allow-Origin", std::string(header[http::field::origin]));
+        c.addHeader("Vary", "Origin");
+        if (header.method() == http::verb::options && header.count(http::field::access_control_request_method)) {
+            // A preflight: it carries no token, by design.
+            c.addHeader("Access-Control-Allow-Methods", "GET, POST, DELETE");
+            c.addHeader("Access-Control-Allow-Headers", "Authorization, Content-Type");
+            c.addHeader("Access-Control-Max-Age", "600");
+            return c.respond(http::status::no_content, "text/plain", ""), false;
+        }
+        break;
+    case HostPolicy::Origin::Same:
+    case HostPolicy::Origin::None: break;
+    }
     Target target(std::string(header.target()));
+    // Public without a token: /healthz, and the status page's static
+    // files (they hold no data; the page asks for a token itself).
+    bool open = target.is({"healthz"}) || (header.method() == http::verb::get && isPageFile(target));
+    if (!open && !authorized(header))
+        return c.error(http::status::unauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN)"), false;
     auto methods = methodsFor(target);
     if (methods.empty()) return c.error(http::status::not_found, "no such endpoint: " + std::string(header.target())), false;
-    if (!target.is({"healthz"}) && !isPageFile(target) && !authorized(header))
-        return c.error(http::status::unauthorized, "a valid bearer token is required (Authorization: Bearer TOKEN)"), false;
     if (!methods.count(header.method()))
         return c.error(http::status::method_not_allowed,
                        std::string(header.method_string()) + " is not allowed on " + std::string(header.target())),
@@ -164,39 +198,70 @@ void Api::handle(Connection & c, Request & request)
             c.error(http::status::not_found, "'" + t.segments[2] + "' is not a fingerprint (64 hexadecimal digits)");
         else if (t.segments.size() == 5) diff(c, t.segments[2], t.segments[4], t.query);
         else if (t.segments.size() == 4 && t.segments[3] == "previous") reply(c, web::previousAnswer(catalog_, t.segments[2]));
-        else if (t.segments.size() == 4) t.segments[3] == "jobs" ? jobs(c, t.segments[2], t.query) : log(c, t.segments[2]);
+        else if (t.segments.size() == 4)
+            t.segments[3] == "jobs" ? jobs(c, t.segments[2], t.query) : log(c, request, t.segments[2], t.query);
         else method == http::verb::delete_ ? cancel(c, t.segments[2]) : status(c, t.segments[2]);
     } catch (std::exception & e) {
         spdlog::error("{} {}: {}", std::string(request.method_string()), std::string(request.target()), e.what());
-        c.error(http::status::internal_server_error, e.what());
+        if (!c.streaming()) c.error(http::status::internal_server_error, e.what());
+        else {
+            // The status line went out long ago: the stream itself says it
+            // failed, and ends.
+            json failed{{"type", "failed"}, {"stage", "server"}, {"message", e.what()}};
+            if (t.segments.size() > 2 && results::isFingerprint(t.segments[2])) failed["fingerprint"] = t.segments[2];
+            if (c.writeChunk(jsonLine(failed) + "\n")) c.endStream();
+        }
     }
     metrics_.requestAnswered(c.lastStatus());
     spdlog::info("{} {} {} {:.3f}s", std::string(request.method_string()), std::string(request.target()), c.lastStatus(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
+std::string refusedLocalPath(const std::vector<std::string> & allowedPaths, const std::string & given)
+{
+    std::error_code ec;
+    auto path = fs::weakly_canonical(given, ec);
+    for (auto & dir : allowedPaths)
+        if (!ec && underDirectory(path, dir)) return "";
+    return "'" + given + "' is not under a directory this server allows" +
+           (allowedPaths.empty() ? " (allowed-paths is empty: local directories are refused)" : " (allowed-paths)");
+}
+
 std::string Api::refusedPaths(const Jobset & jobset) const
 {
+    // Path inputs and local git repositories alike; a repository's local
+    // submodules are vetted by the fetcher (EvaluationSettings::checkLocalPath).
     for (auto & [name, input] : jobset.inputs) {
-        if (input.type != InputType::Path) continue;
-        std::error_code ec;
-        auto path = fs::weakly_canonical(input.path, ec);
-        bool allowed = false;
-        for (auto & dir : config_.allowedPaths) allowed = allowed || (!ec && underDirectory(path, dir));
-        if (!allowed)
-            return "inputs." + name + ".path: '" + input.path + "' is not under a directory this server allows" +
-                   (config_.allowedPaths.empty() ? " (allowed-paths is empty: path inputs are refused)" : " (allowed-paths)");
+        if (input.type == InputType::Path) {
+            if (auto why = refusedLocalPath(config_.allowedPaths, input.path); !why.empty()) return "inputs." + name + ".path: " + why;
+        } else if (input.type == InputType::Git) {
+            std::optional<std::string> local;
+            try {
+                local = localGitPath(input.git.url);
+            } catch (std::exception & e) {
+                return "inputs." + name + ".url: " + e.what();
+            }
+            if (local)
+                if (auto why = refusedLocalPath(config_.allowedPaths, *local); !why.empty()) return "inputs." + name + ".url: " + why;
+        }
     }
     return "";
 }
 
 void Api::submit(Connection & c, Request & request)
 {
+    // A media type is matched without case; parameters (charset) do not matter.
     auto contentType = request[http::field::content_type];
-    if (contentType.substr(0, contentType.find(';')) != "application/json")
+    auto mediaType = contentType.substr(0, contentType.find(';'));
+    while (!mediaType.empty() && (mediaType.back() == ' ' || mediaType.back() == '\t')) mediaType.remove_suffix(1);
+    if (!beast::iequals(mediaType, "application/json"))
         return (void) c.error(http::status::unsupported_media_type, "the request body must be JSON (Content-Type: application/json)");
-    auto document = json::parse(request.body(), nullptr, false);
-    if (document.is_discarded()) return (void) c.error(http::status::bad_request, "the request body is not valid JSON");
+    json document;
+    try {
+        document = parseJson(request.body(), "the request body");
+    } catch (JsonParseError & e) {
+        return (void) c.error(http::status::bad_request, e.what());
+    }
     if (!document.is_object()) return (void) c.error(http::status::bad_request, "the request body must be a JSON object (a jobset)");
     bool force = false;
     if (document.contains("force")) {
@@ -213,9 +278,10 @@ void Api::submit(Connection & c, Request & request)
     if (auto why = refusedPaths(jobset); !why.empty()) return (void) c.error(http::status::forbidden, why);
 
     // The first line goes out before fetching starts.
+    auto ticket = evaluations_.accept();
     if (!c.startStream("application/x-ndjson")) return;
-    bool connected = c.writeChunk(json{{"type", "accepted"}, {"queue", evaluations_.queuePosition()}}.dump() + "\n");
-    auto stream = evaluations_.submit(std::move(jobset), force);
+    bool connected = c.writeChunk(json{{"type", "accepted"}, {"queue", ticket.position()}}.dump() + "\n");
+    auto stream = evaluations_.submit(std::move(jobset), force, std::move(ticket));
     if (stream.joined && connected)
         connected = c.writeChunk(json{{"type", "joined"}, {"fingerprint", stream.fingerprint}}.dump() + "\n");
     streamLog(c, *stream.log, stream.fingerprint, connected);
@@ -282,14 +348,6 @@ void Api::jobs(Connection & c, const std::string & fingerprint, const std::strin
         }
     });
     if (connected && c.writeChunk(pending)) c.endStream();
-}
-
-void Api::log(Connection & c, const std::string & fingerprint)
-{
-    std::ifstream in(logPathFor(config_.stateDir, fingerprint), std::ios::binary);
-    if (!in) return (void) c.error(http::status::not_found, "no log for fingerprint " + fingerprint);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    c.respond(http::status::ok, "text/plain; charset=utf-8", std::move(text));
 }
 
 void Api::cancel(Connection & c, const std::string & fingerprint)

@@ -7,21 +7,31 @@
 #include "evaluation_service.hh"
 #include "metrics.hh"
 #include "push_service.hh"
+#include "request_checks.hh"
 #include "result_catalog.hh"
 
+#include <atomic>
+
 namespace evolive::server {
+
+// Why the local directory `path` may not be read ("" when it may): it is
+// not under one of `allowedPaths` (canonical), symlinks and `..` resolved.
+std::string refusedLocalPath(const std::vector<std::string> & allowedPaths, const std::string & path);
 
 class Api
 {
 public:
     Api(const ServerConfig & config, EvaluationService & evaluations, PushService & push, Metrics & metrics)
-        : config_(config), evaluations_(evaluations), push_(push), metrics_(metrics), catalog_(evaluations.resultStore())
+        : config_(config), evaluations_(evaluations), push_(push), metrics_(metrics), hosts_(config),
+          catalog_(evaluations.resultStore())
     {
     }
 
-    // Checks a request from its header, before its body is read: the route
-    // exists, the token is valid, the body is not too large. Answers and
-    // returns false when it is refused.
+    // Checks a request from its header, before its body is read: its
+    // framing, Host and Origin (request_checks.hh), the token (before
+    // routing: without one nothing says which endpoints exist), the route,
+    // the body's size. Answers and returns false when it is refused (and
+    // the connection then closes).
     bool admit(Connection & connection, const http::request_header<> & header);
     // Answers a request that admit() let through.
     void handle(Connection & connection, Request & request);
@@ -39,17 +49,20 @@ private:
     // Streams an evaluation's lines from the first until it ends (or the
     // client goes: `connected` false), once the stream's header is sent.
     void streamLog(Connection & c, EvaluationLog & log, const std::string & fingerprint, bool connected);
-    void log(Connection & c, const std::string & fingerprint);
+    void log(Connection & c, const Request & request, const std::string & fingerprint, const std::string & query);
     void cancel(Connection & c, const std::string & fingerprint);
     void list(Connection & c, const std::string & query);
     void pushSocket(Connection & c, const Request & request);
-    // Why a jobset's path inputs may not be read here ("" when they may).
+    // Why a jobset's path inputs and local git repositories may not be read
+    // here ("" when they may).
     std::string refusedPaths(const Jobset & jobset) const;
 
     const ServerConfig & config_;
     EvaluationService & evaluations_;
     PushService & push_;
     Metrics & metrics_;
+    HostPolicy hosts_;
+    std::atomic<size_t> webSockets_{0}; // open /v1/push sockets, at most max-websockets
     web::ResultCatalog catalog_;
 };
 

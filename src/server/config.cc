@@ -3,7 +3,10 @@
 #include "evaluation.hh"
 #include "evaluator_environment.hh"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 #include <toml++/toml.h>
@@ -89,13 +92,51 @@ struct TableReader
     }
 };
 
+// toml++ limits how deep arrays and inline tables nest, but not dotted
+// keys: `a.a.a...` 300,000 parts deep overflows its stack. Every part
+// after the first is a dot outside strings and comments, so a line with
+// more dots than any configuration needs is refused before parsing.
+// (Floats would have dots too, but no setting is a float.)
+void refuseDeepKeys(const std::string & path, const std::string & text)
+{
+    constexpr size_t maxDots = 32;
+    size_t line = 1, dots = 0;
+    for (size_t i = 0; i < text.size(); ++i) {
+        char ch = text[i];
+        if (ch == '\n') {
+            ++line;
+            dots = 0;
+        } else if (ch == '#') {
+            while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+        } else if (ch == '"' || ch == '\'') {
+            // A string (basic or literal, on one line or multi-line): skip it.
+            bool multi = text.compare(i, 3, std::string(3, ch)) == 0;
+            std::string close = multi ? std::string(3, ch) : std::string(1, ch);
+            size_t j = i + close.size();
+            while (j < text.size() && text.compare(j, close.size(), close) != 0) {
+                if (ch == '"' && text[j] == '\\') ++j; // an escape, in basic strings only
+                if (j < text.size() && text[j] == '\n') ++line;
+                ++j;
+            }
+            i = std::min(j + close.size(), text.size()) - 1;
+        } else if (ch == '.' && ++dots > maxDots) {
+            throw ConfigError(path + ":" + std::to_string(line) + ": a key of more than " + std::to_string(maxDots + 1) +
+                              " parts (or more than " + std::to_string(maxDots) + " dots on one line) is refused");
+        }
+    }
+}
+
 } // namespace
 
 void loadConfigFile(const std::string & path, ServerConfig & c)
 {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError(path + ": cannot be read");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    refuseDeepKeys(path, text);
     toml::table root;
     try {
-        root = toml::parse_file(path);
+        root = toml::parse(text, path);
     } catch (const toml::parse_error & e) {
         throw ConfigError(path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
     }
@@ -107,10 +148,17 @@ void loadConfigFile(const std::string & path, ServerConfig & c)
     r.count("max-workers", c.maxWorkers, true);
     r.count("max-request-bytes", c.maxRequestBytes);
     r.count("max-connections", c.maxConnections);
+    r.count("max-connections-per-client", c.maxConnectionsPerClient);
+    r.count("max-websockets", c.maxWebSockets);
+    r.seconds("header-timeout", c.headerTimeout);
     r.seconds("read-timeout", c.readTimeout);
     r.seconds("write-timeout", c.writeTimeout);
+    r.seconds("websocket-ping-timeout", c.webSocketPingTimeout);
+    r.seconds("websocket-idle-timeout", c.webSocketIdleTimeout);
     r.seconds("git-timeout", c.gitTimeout);
     r.strings("allowed-paths", c.allowedPaths);
+    r.strings("allowed-hosts", c.allowedHosts);
+    r.strings("allowed-origins", c.allowedOrigins);
     r.count("keep-evaluations", c.keepEvaluations);
     r.string("results", c.results);
     r.boolean("restrict-eval", c.restrictions.restrictEval);
@@ -159,6 +207,20 @@ void finishConfig(ServerConfig & c)
         cache::BinaryCacheUrl::parse(c.push.cache); // refused parameters stop the server at once
     } catch (std::invalid_argument & e) {
         throw ConfigError(std::string("push.cache: ") + e.what());
+    }
+    // Host names and origins compare without case, as browsers send them.
+    auto lower = [](std::string & s) { std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); }); };
+    for (auto & host : c.allowedHosts) {
+        lower(host);
+        if (host.empty() || host.find_first_of("/@ \t,") != std::string::npos)
+            throw ConfigError("allowed-hosts: '" + host + "' is not a host name (HOST or HOST:PORT)");
+    }
+    for (auto & origin : c.allowedOrigins) {
+        lower(origin);
+        auto scheme = origin.find("://");
+        if ((origin.rfind("http://", 0) != 0 && origin.rfind("https://", 0) != 0) || origin.size() == scheme + 3 ||
+            origin.find_first_of("/?#@ ", scheme + 3) != std::string::npos)
+            throw ConfigError("allowed-origins: '" + origin + "' is not an origin (http://HOST[:PORT] or https://HOST[:PORT])");
     }
 }
 

@@ -26,10 +26,17 @@ struct ServerConfig
     size_t maxWorkers = 0;                   // cap on a jobset's options.workers; 0: the cores
     size_t maxRequestBytes = 1 << 20;        // larger request bodies get 413
     size_t maxConnections = 256;             // more get 503
-    std::chrono::seconds readTimeout{30};    // for a request to arrive
+    size_t maxConnectionsPerClient = 64;     // from one address; more get 503
+    size_t maxWebSockets = 64;               // /v1/push sockets at once; more get 503
+    std::chrono::seconds headerTimeout{10};  // for a request's header to arrive (idle connections)
+    std::chrono::seconds readTimeout{30};    // for a request's body to arrive
     std::chrono::seconds writeTimeout{60};   // for a client to take what was sent
+    std::chrono::seconds webSocketPingTimeout{60};  // a WebSocket peer silent this long (pings unanswered) is dropped
+    std::chrono::seconds webSocketIdleTimeout{600}; // a WebSocket that sends no message this long is closed
     std::chrono::seconds gitTimeout{60};
-    std::vector<std::string> allowedPaths;   // directories `path` inputs may name; none: path inputs refused
+    std::vector<std::string> allowedPaths;   // directories `path` inputs and local git URLs may name; none: refused
+    std::vector<std::string> allowedHosts;   // Host names (HOST or HOST:PORT) besides loopback ones; see docs/security.md
+    std::vector<std::string> allowedOrigins; // browser origins (scheme://host[:port]) that get CORS headers
     size_t keepEvaluations = 100;            // finished evaluations remembered in memory
     std::string results;                     // "": STATE/results; a directory, or s3://BUCKET?...&prefix=P
     cache::PushSettings push;                // push.cache "": STATE/binary-cache

@@ -1,8 +1,10 @@
 #include "evaluation_service.hh"
 
+#include "json_parse.hh"
 #include "parquet_reader.hh"
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -17,7 +19,8 @@ struct EvaluationService::Record
     std::shared_ptr<Evaluation> evaluation;
     std::shared_ptr<EvaluationLog> log;
     std::string status = "queued"; // queued, running, finished, failed, cancelled
-    std::string message;           // why it failed
+    std::string message;           // why it failed (its end, at most maxMessageBytes)
+    uint64_t ticket = 0;           // its place in line until it runs
     SystemClock::time_point submitted = SystemClock::now(), started, ended;
     size_t jobs = 0, errors = 0, clients = 1;
     size_t workers = 0; // the evaluation's workers, after max-workers
@@ -25,6 +28,22 @@ struct EvaluationService::Record
 };
 
 namespace {
+
+// A failure's message as status answers keep it: its end, which says
+// what happened last (a log's tail can be hundreds of megabytes).
+constexpr size_t maxMessageBytes = 16 * 1024, maxListedMessageBytes = 1024;
+
+std::string messageTail(const std::string & message, size_t max)
+{
+    if (message.size() <= max) return message;
+    size_t start = message.size() - max;
+    while (start < message.size() && (message[start] & 0xc0) == 0x80) ++start; // not inside a UTF-8 character
+    return "[" + std::to_string(start) + " bytes left out]\n" + message.substr(start);
+}
+
+// A stored result's metadata value larger than any request could make
+// (max-request-bytes is 1 MiB by default) is not returned.
+constexpr size_t maxMetadataValueBytes = 4 << 20;
 
 std::shared_ptr<EvaluationLog> logOf(const std::vector<json> & messages)
 {
@@ -69,13 +88,30 @@ template<class F> void EvaluationService::spawn(F && body)
     }).detach();
 }
 
-size_t EvaluationService::queuePosition()
+size_t EvaluationService::positionOf(uint64_t ticket) const
 {
-    std::lock_guard lock(mutex_);
-    return running_ < settings_.concurrency && waiting_.empty() ? 0 : waiting_.size() + 1;
+    size_t ahead = running_ + std::distance(tickets_.begin(), tickets_.lower_bound(ticket));
+    return ahead < settings_.concurrency ? 0 : ahead - settings_.concurrency + 1;
 }
 
-EvaluationService::Stream EvaluationService::submit(Jobset jobset, bool force)
+EvaluationService::Ticket EvaluationService::accept()
+{
+    std::lock_guard lock(mutex_);
+    auto number = nextTicket_++;
+    tickets_.insert(number);
+    return Ticket(this, number, positionOf(number));
+}
+
+void EvaluationService::release(uint64_t ticket)
+{
+    {
+        std::lock_guard lock(mutex_);
+        tickets_.erase(ticket);
+    }
+    changed_.notify_all(); // the next in line may go now
+}
+
+EvaluationService::Stream EvaluationService::submit(Jobset jobset, bool force, Ticket ticket)
 {
     jobset.options.workers = std::min(jobset.options.workers, settings_.maxWorkers);
     auto workers = jobset.options.workers;
@@ -105,6 +141,8 @@ EvaluationService::Stream EvaluationService::submit(Jobset jobset, bool force)
         return {log, fingerprint};
     }
     auto record = std::make_shared<Record>();
+    record->ticket = ticket.number_;
+    ticket.service_ = nullptr; // the record holds the place now
     record->fingerprint = fingerprint;
     record->evaluation = evaluation;
     record->workers = workers;
@@ -148,7 +186,7 @@ Emit EvaluationService::recorder(Record & record)
             if (error) record.errors++;
         } else if (type == "failed") {
             std::lock_guard lock(mutex_);
-            record.message = message.value("message", "");
+            record.message = messageTail(message.value("message", ""), maxMessageBytes);
             record.status = message.value("stage", "") == "cancelled" ? "cancelled" : "failed";
         } else if (type == "finished") {
             std::lock_guard lock(mutex_);
@@ -160,13 +198,20 @@ Emit EvaluationService::recorder(Record & record)
 
 bool EvaluationService::acquireSlot(Record & record)
 {
+    // In the order of the places taken when the requests were accepted:
+    // an evaluation waits for those accepted before it, also while they
+    // are still resolving (one that turns out to replay or join gives its
+    // place up).
     std::unique_lock lock(mutex_);
     waiting_.push_back(&record);
-    if (running_ >= settings_.concurrency || waiting_.front() != &record)
-        record.log->append(json{{"type", "queued"}, {"fingerprint", record.fingerprint}, {"position", waiting_.size()}}.dump(),
+    if (auto position = positionOf(record.ticket); position > 0)
+        record.log->append(json{{"type", "queued"}, {"fingerprint", record.fingerprint}, {"position", position}}.dump(),
                            false);
-    changed_.wait(lock, [&] { return record.cancelled || (waiting_.front() == &record && running_ < settings_.concurrency); });
+    changed_.wait(lock, [&] {
+        return record.cancelled || (*tickets_.begin() == record.ticket && running_ < settings_.concurrency);
+    });
     waiting_.erase(std::find(waiting_.begin(), waiting_.end(), &record));
+    tickets_.erase(record.ticket);
     changed_.notify_all(); // the next in line may go now
     if (record.cancelled) return false;
     ++running_;
@@ -200,6 +245,19 @@ void EvaluationService::runThread(std::shared_ptr<Record> record)
 void EvaluationService::ended(const std::shared_ptr<Record> & record)
 {
     {
+        // The log ends with what the status says, also for an evaluation
+        // cancelled while it waited (which had no log yet).
+        std::string outcome;
+        {
+            std::lock_guard lock(mutex_);
+            outcome = record->status == "finished"
+                          ? "finished: " + std::to_string(record->jobs) + " jobs, " + std::to_string(record->errors) + " errors"
+                          : record->status + ": " + messageTail(record->message, 1024);
+        }
+        std::ofstream(logPathFor(settings_.evaluation.stateDir, record->fingerprint), std::ios::app)
+            << "evolive: " << outcome << "\n";
+    }
+    {
         std::lock_guard lock(mutex_);
         record->ended = SystemClock::now();
         if (record->status == "finished") metrics_.evaluationsFinished++;
@@ -218,14 +276,14 @@ void EvaluationService::ended(const std::shared_ptr<Record> & record)
     record->log.reset();
 }
 
-json EvaluationService::describe(const Record & r) const
+json EvaluationService::describe(const Record & r, size_t maxMessage) const
 {
     json d{{"fingerprint", r.fingerprint}, {"status", r.status}, {"jobs", r.jobs}, {"errors", r.errors},
            {"clients", r.clients}, {"submittedAt", isoTime(r.submitted)}};
     if (r.workers) d["workers"] = r.workers;
     if (r.started != SystemClock::time_point()) d["startedAt"] = isoTime(r.started);
     if (r.ended != SystemClock::time_point()) d["endedAt"] = isoTime(r.ended);
-    if (!r.message.empty()) d["message"] = r.message;
+    if (!r.message.empty()) d["message"] = messageTail(r.message, maxMessage);
     return d;
 }
 
@@ -241,16 +299,13 @@ std::optional<json> EvaluationService::status(const std::string & fingerprint)
     {
         std::lock_guard lock(mutex_);
         if (auto it = active_.find(fingerprint); it != active_.end()) {
-            found = describe(*it->second);
-            if (it->second->status == "queued") {
-                auto at = std::find(waiting_.begin(), waiting_.end(), it->second.get());
-                if (at != waiting_.end()) (*found)["position"] = at - waiting_.begin() + 1;
-            }
+            found = describe(*it->second, maxMessageBytes);
+            if (it->second->status == "queued") (*found)["position"] = std::max<size_t>(1, positionOf(it->second->ticket));
             return found;
         }
         for (auto & r : ended_)
             if (r->fingerprint == fingerprint) {
-                found = describe(*r);
+                found = describe(*r, maxMessageBytes);
                 break;
             }
     }
@@ -260,8 +315,16 @@ std::optional<json> EvaluationService::status(const std::string & fingerprint)
         auto contents = results::readParquet(*path, nullptr);
         json metadata = json::object();
         for (auto & [key, value] : contents.metadata) {
-            auto parsed = json::parse(value, nullptr, false);
-            metadata[key] = parsed.is_discarded() || !parsed.is_structured() ? json(value) : parsed;
+            if (value.size() > maxMetadataValueBytes) {
+                metadata[key] = json{{"omitted", true}, {"bytes", value.size()}};
+                continue;
+            }
+            try {
+                auto parsed = parseJson(value, "metadata " + key);
+                metadata[key] = parsed.is_structured() ? parsed : json(value);
+            } catch (JsonParseError &) {
+                metadata[key] = value; // text, or JSON nested too deep to return as such
+            }
         }
         if (!found) found = json{{"fingerprint", fingerprint}, {"status", "finished"}};
         (*found)["stored"] = true;
@@ -298,8 +361,8 @@ json EvaluationService::recent(size_t limit)
     std::set<std::string> listed;
     {
         std::lock_guard lock(mutex_);
-        for (auto & [fingerprint, r] : active_) list.push_back(describe(*r));
-        for (auto & r : ended_) list.push_back(describe(*r));
+        for (auto & [fingerprint, r] : active_) list.push_back(describe(*r, maxListedMessageBytes));
+        for (auto & r : ended_) list.push_back(describe(*r, maxListedMessageBytes));
     }
     for (auto & e : list) listed.insert(e["fingerprint"].get<std::string>());
     for (auto & stored : settings_.evaluation.results->recent(limit))

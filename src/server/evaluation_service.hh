@@ -18,6 +18,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
+#include <utility>
 
 namespace evolive::server {
 
@@ -37,9 +39,37 @@ public:
     // Cancels what runs or waits, and waits for their threads to end.
     void shutdown();
 
-    // For the `accepted` message: 0 when a new evaluation could start at
-    // once, otherwise its place in the line (1: next).
-    size_t queuePosition();
+    // A place in line, taken when a request is accepted (before its inputs
+    // are resolved), so that concurrent requests are told distinct places
+    // and start in that order. Given back when the request turns out to
+    // join, replay or fail; held by the evaluation until it starts.
+    class Ticket
+    {
+    public:
+        Ticket(Ticket && other) noexcept
+            : service_(std::exchange(other.service_, nullptr)), number_(other.number_), position_(other.position_)
+        {
+        }
+        Ticket & operator=(Ticket &&) = delete;
+        ~Ticket()
+        {
+            if (service_) service_->release(number_);
+        }
+        // For the `accepted` message: 0 when it can start at once, otherwise
+        // its place in line (1: next).
+        size_t position() const { return position_; }
+
+    private:
+        friend class EvaluationService;
+        Ticket(EvaluationService * service, uint64_t number, size_t position)
+            : service_(service), number_(number), position_(position)
+        {
+        }
+        EvaluationService * service_;
+        uint64_t number_;
+        size_t position_;
+    };
+    Ticket accept();
 
     struct Stream
     {
@@ -51,7 +81,7 @@ public:
     // ls-remote), then joins the running or waiting evaluation of that
     // fingerprint, replays its stored result (unless `force`), or starts a
     // new evaluation. A failure to resolve gives a log with the `failed` line.
-    Stream submit(Jobset jobset, bool force);
+    Stream submit(Jobset jobset, bool force, Ticket ticket);
 
     // Status and metadata of a known evaluation, in memory or stored.
     std::optional<nlohmann::json> status(const std::string & fingerprint);
@@ -77,10 +107,12 @@ private:
     void runThread(std::shared_ptr<Record> record);
     void replayThread(std::shared_ptr<Evaluation> evaluation, std::shared_ptr<EvaluationLog> log);
     bool acquireSlot(Record & record);
+    void release(uint64_t ticket);
+    size_t positionOf(uint64_t ticket) const; // with mutex_ held
     void releaseSlot();
     void ended(const std::shared_ptr<Record> & record);
     Emit recorder(Record & record);
-    nlohmann::json describe(const Record & record) const;
+    nlohmann::json describe(const Record & record, size_t maxMessageBytes) const;
     template<class F> void spawn(F && body);
 
     ServiceSettings settings_;
@@ -89,7 +121,9 @@ private:
     std::mutex mutex_;
     std::condition_variable changed_; // slots, cancellations, threads ending
     std::map<std::string, std::shared_ptr<Record>> active_; // waiting or running, by fingerprint
-    std::deque<Record *> waiting_;                          // in order of arrival
+    std::deque<Record *> waiting_;                          // waiting for a slot, in order of arrival
+    std::set<uint64_t> tickets_;                            // places in line not yet running, in order
+    uint64_t nextTicket_ = 0;
     std::deque<std::shared_ptr<Record>> ended_;             // newest first
     size_t running_ = 0;
     size_t threads_ = 0;

@@ -2,9 +2,14 @@
 
 #include "s3_result_store.hh"
 
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 namespace evolive::server {
 
@@ -59,6 +64,9 @@ Server::Server(ServerConfig config) : config_(std::move(config))
         if (outcome.contains("error")) return nlohmann::json{{"error", outcome["error"]}};
         return nlohmann::json{{"uploaded", outcome["uploaded"]}, {"present", outcome["present"]}};
     };
+    settings.evaluation.checkLocalPath = [this](const std::string & path) {
+        return refusedLocalPath(config_.allowedPaths, path);
+    };
     settings.concurrency = config_.concurrency;
     settings.maxWorkers = config_.maxWorkers;
     settings.keepEvaluations = config_.keepEvaluations;
@@ -87,29 +95,104 @@ void Server::run()
                  config_.push.cache, config_.concurrency);
     if (config_.tokens.empty())
         spdlog::warn("no tokens are configured: every local user can call this server (fine for local use only)");
+    // A descriptor kept in reserve: when accept fails for want of
+    // descriptors, freeing it lets the waiting client be told so (503) and
+    // closed, instead of waiting unanswered in the backlog.
+    int reserve = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    auto backoff = std::chrono::milliseconds(0);
+    auto lastWarning = std::chrono::steady_clock::time_point();
     while (!stopping_) {
-        auto connection = std::make_shared<Connection>(Connection::Timeouts{config_.readTimeout, config_.writeTimeout},
-                                                       config_.maxRequestBytes);
-        boost::system::error_code ec;
-        acceptor_.accept(connection->socket(), ec);
-        if (stopping_) break;
-        if (ec) {
-            spdlog::warn("accept: {}", ec.message());
-            if (ec == net::error::no_descriptors) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        tcp::endpoint peer;
+        socklen_t length = peer.capacity();
+        int fd = ::accept4(acceptor_.native_handle(), peer.data(), &length, SOCK_CLOEXEC);
+        if (stopping_) {
+            if (fd >= 0) ::close(fd);
+            break;
+        }
+        if (fd < 0) {
+            int error = errno;
+            if (error == EINTR || error == ECONNABORTED) continue;
+            if (std::chrono::steady_clock::now() - lastWarning > std::chrono::seconds(1)) {
+                spdlog::warn("accept: {}", strerror(error));
+                lastWarning = std::chrono::steady_clock::now();
+            }
+            if ((error == EMFILE || error == ENFILE) && reserve >= 0) {
+                ::close(reserve);
+                int waiting = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+                if (waiting >= 0) refuse(waiting, "the server is out of file descriptors; try again later");
+                reserve = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+            }
+            // Back off while the failures last, so that they cost no CPU.
+            backoff = std::min(std::max(backoff * 2, std::chrono::milliseconds(5)), std::chrono::milliseconds(500));
+            std::this_thread::sleep_for(backoff);
             continue;
         }
-        boost::system::error_code ignored;
-        connection->socket().set_option(tcp::no_delay(true), ignored);
+        backoff = std::chrono::milliseconds(0);
+        peer.resize(length);
+        serve(fd, peer);
+    }
+    if (reserve >= 0) ::close(reserve);
+}
+
+void Server::refuse(int fd, const std::string & message)
+{
+    // Written on the accepting thread without blocking it: the answer is
+    // small enough for the socket's buffer.
+    auto body = jsonLine(nlohmann::json{{"error", message}}) + "\n";
+    auto response = "HTTP/1.1 503 Service Unavailable\r\nServer: evolive\r\nContent-Type: application/json\r\n"
+                    "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body;
+    [[maybe_unused]] auto sent = ::send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_WR);
+    // What the client sent already is read, so that closing does not reset
+    // the connection (which would lose the answer).
+    char sink[16384];
+    while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {}
+    ::close(fd);
+    metrics_.requestAnswered(503);
+}
+
+void Server::serve(int fd, const tcp::endpoint & peer)
+{
+    auto address = peer.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+        address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+    auto client = address.to_string();
+    {
+        std::lock_guard lock(slotsMutex_);
         if (connections_ >= config_.maxConnections) {
-            spdlog::warn("{} connections already: refusing one (max-connections)", config_.maxConnections);
-            connection->error(http::status::service_unavailable, "too many connections; try again later");
-            continue;
+            spdlog::warn("{} connections already: refusing one from {} (max-connections)", config_.maxConnections, client);
+            return refuse(fd, "too many connections; try again later (max-connections)");
+        }
+        if (perClient_[client] >= config_.maxConnectionsPerClient) {
+            spdlog::warn("{} connections from {} already: refusing one (max-connections-per-client)",
+                         config_.maxConnectionsPerClient, client);
+            return refuse(fd, "too many connections from " + client + "; try again later (max-connections-per-client)");
         }
         ++connections_;
-        std::thread([this, connection] {
+        ++perClient_[client];
+    }
+    auto release = [this, client] {
+        std::lock_guard lock(slotsMutex_);
+        --connections_;
+        if (--perClient_[client] == 0) perClient_.erase(client);
+    };
+    try {
+        auto connection = std::make_shared<Connection>(Connection::Settings{
+            config_.headerTimeout, config_.readTimeout, config_.writeTimeout, config_.maxRequestBytes});
+        connection->socket().assign(peer.protocol(), fd);
+        fd = -1; // the connection's now
+        boost::system::error_code ignored;
+        connection->socket().set_option(tcp::no_delay(true), ignored);
+        std::thread([this, connection, release] {
             connection->serve(*api_);
-            --connections_;
+            release();
         }).detach();
+    } catch (std::exception & e) {
+        // Out of descriptors (each connection has an io_context) or threads.
+        spdlog::warn("cannot serve a connection from {}: {}", client, e.what());
+        release();
+        if (fd >= 0) refuse(fd, "the server cannot take more connections now; try again later");
     }
 }
 

@@ -6,6 +6,8 @@
 #include "config.hh"
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <memory>
 
 namespace evolive::server {
@@ -29,6 +31,13 @@ public:
     void shutdown() { evaluations_->shutdown(); }
 
 private:
+    // Takes an accepted connection, or refuses it over max-connections or
+    // max-connections-per-client.
+    void serve(int fd, const tcp::endpoint & peer);
+    // Answers 503 with `message` and closes, without a Connection (which
+    // costs descriptors and a thread).
+    void refuse(int fd, const std::string & message);
+
     ServerConfig config_;
     Metrics metrics_;
     std::unique_ptr<PushService> push_;
@@ -37,7 +46,9 @@ private:
     net::io_context context_;
     tcp::acceptor acceptor_{context_};
     std::atomic<bool> stopping_{false};
-    std::atomic<size_t> connections_{0};
+    std::mutex slotsMutex_; // guards the two below
+    size_t connections_ = 0;
+    std::map<std::string, size_t> perClient_; // open connections by client address
 };
 
 } // namespace evolive::server

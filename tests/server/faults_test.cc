@@ -3,11 +3,8 @@
 #include "service_client.hh"
 #include "subprocess.hh"
 
-#include <arpa/inet.h>
 #include <filesystem>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace evolive::test;
@@ -18,45 +15,9 @@ namespace {
 
 const std::string serviceData = EVOLIVE_TEST_DATA_DIR "/service";
 
-int portOf(const std::string & url)
-{
-    return std::stoi(url.substr(url.rfind(':') + 1));
-}
-
-// A TCP connection to the server with a tiny receive buffer, so that what
-// the server sends piles up on its side when the test does not read.
-int connectTo(const std::string & url, int receiveBuffer = 0)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (receiveBuffer) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(portOf(url));
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    if (connect(fd, (sockaddr *) &addr, sizeof addr) != 0) throw std::runtime_error("connect failed");
-    return fd;
-}
-
-void sendAll(int fd, const std::string & data)
-{
-    for (size_t off = 0; off < data.size();) {
-        auto n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-        if (n <= 0) throw std::runtime_error("send failed");
-        off += n;
-    }
-}
-
-std::string readAll(int fd)
-{
-    std::string out;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, n);
-    return out;
-}
-
 std::string post(const std::string & url, const std::string & body)
 {
-    return "POST /v1/evaluations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+    return "POST /v1/evaluations HTTP/1.1\r\nHost: " + hostPort(url) + "\r\nContent-Type: application/json\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
@@ -74,12 +35,13 @@ TEST(ServiceFaults, BadRequestsGetClearErrorsAndTheServiceGoesOn)
 {
     TempDir dir;
     auto config = dir.write("evolive.toml", "max-request-bytes = 2000\n");
-    EvoliveServer server(dir.path() + "/state", {"--config", config, "--allow-path", serviceData});
+    // The test's directory is allowed for the local git input that cannot be fetched.
+    EvoliveServer server(dir.path() + "/state", {"--config", config, "--allow-path", serviceData, "--allow-path", dir.path()});
     auto url = server.url() + "/v1/evaluations";
     auto salt = freshSalt();
     auto good = fileJobset(serviceData, "slow.nix", {{"salt", salt}, {"n", "1"}, {"spin", "1"}});
 
-    expectError(httpRequest("POST", url, "{\"inputs\": "), 400, "not valid JSON");
+    expectError(httpRequest("POST", url, "{\"inputs\": "), 400, "parse error");
     expectError(httpRequest("POST", url, "[1, 2]"), 400, "must be a JSON object");
     auto unknown = good;
     unknown["expresion"] = good["expression"];

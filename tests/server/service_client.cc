@@ -1,8 +1,12 @@
 #include "service_client.hh"
 
+#include <arpa/inet.h>
 #include <chrono>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <fstream>
 #include <signal.h>
 #include <sstream>
@@ -16,10 +20,11 @@ namespace evolive::test {
 using nlohmann::json;
 
 EvoliveServer::EvoliveServer(const std::string & stateDir, const std::vector<std::string> & args,
-                             const std::map<std::string, std::string> & env)
+                             const std::map<std::string, std::string> & env, const std::vector<std::string> & wrapper)
 {
     logFile_ = stateDir + ".server.log";
-    std::vector<std::string> argv{EVOLIVE_BINARY, "serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir};
+    std::vector<std::string> argv = wrapper;
+    argv.insert(argv.end(), {EVOLIVE_BINARY, "serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir});
     argv.insert(argv.end(), args.begin(), args.end());
     pid_ = fork();
     if (pid_ == 0) {
@@ -30,7 +35,7 @@ EvoliveServer::EvoliveServer(const std::string & stateDir, const std::vector<std
         std::vector<char *> cargv;
         for (auto & a : argv) cargv.push_back(const_cast<char *>(a.c_str()));
         cargv.push_back(nullptr);
-        execv(cargv[0], cargv.data());
+        execvp(cargv[0], cargv.data());
         _exit(127);
     }
     bool up = eventually(
@@ -141,6 +146,81 @@ std::vector<json> streamLines(const std::string & url, const std::string & body,
     auto r = perform("POST", url, body, headers, transfer);
     if (status) *status = r.status;
     return transfer.lines;
+}
+
+std::string hostPort(const std::string & url)
+{
+    auto start = url.find("://") + 3;
+    return url.substr(start, url.find('/', start) - start);
+}
+
+int connectTo(const std::string & url, int receiveBuffer, const std::string & fromAddress)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error("socket failed");
+    if (receiveBuffer) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+    if (!fromAddress.empty()) {
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        inet_pton(AF_INET, fromAddress.c_str(), &from.sin_addr);
+        if (bind(fd, (sockaddr *) &from, sizeof from) != 0) throw std::runtime_error("cannot bind to " + fromAddress);
+    }
+    auto hp = hostPort(url);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(std::stoi(hp.substr(hp.rfind(':') + 1)));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    if (connect(fd, (sockaddr *) &addr, sizeof addr) != 0) {
+        close(fd);
+        throw std::runtime_error("cannot connect to " + url);
+    }
+    return fd;
+}
+
+void sendAll(int fd, const std::string & data)
+{
+    for (size_t off = 0; off < data.size();) {
+        auto n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) throw std::runtime_error("send failed");
+        off += n;
+    }
+}
+
+std::string readAll(int fd, std::chrono::milliseconds timeout, bool * closed)
+{
+    std::string out;
+    char buf[65536];
+    if (closed) *closed = false;
+    while (true) {
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, (int) timeout.count()) <= 0) return out; // nothing for `timeout`
+        auto n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break; // closed (or reset)
+        out.append(buf, n);
+    }
+    if (closed) *closed = true;
+    return out;
+}
+
+int RawExchange::status() const
+{
+    if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12) return 0;
+    return std::stoi(response.substr(9, 3));
+}
+
+RawExchange rawRequest(const std::string & url, const std::string & request, std::chrono::milliseconds timeout)
+{
+    int fd = connectTo(url);
+    RawExchange exchange;
+    try {
+        sendAll(fd, request);
+    } catch (std::exception &) {
+        // The server may close before taking all of a large request:
+        // what it answered is still there to read.
+    }
+    exchange.response = readAll(fd, timeout, &exchange.closed);
+    close(fd);
+    return exchange;
 }
 
 std::map<std::string, double> readMetrics(const std::string & baseUrl)

@@ -4,6 +4,7 @@
 // reader for the Prometheus page.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -18,8 +19,9 @@ class EvoliveServer
 public:
     // `evolive serve --listen 127.0.0.1:0 --state-dir STATE ARGS...`; waits
     // until it listens. Throws (with its log) when it does not.
+    // `wrapper` runs it (e.g. {"prlimit", "--nofile=64:64", "--"}).
     EvoliveServer(const std::string & stateDir, const std::vector<std::string> & args = {},
-                  const std::map<std::string, std::string> & env = {});
+                  const std::map<std::string, std::string> & env = {}, const std::vector<std::string> & wrapper = {});
     ~EvoliveServer(); // SIGTERM, then waits
     const std::string & url() const { return url_; }
     std::string log() const;
@@ -48,6 +50,32 @@ HttpResponse httpRequest(const std::string & method, const std::string & url, co
 std::vector<nlohmann::json> streamLines(const std::string & url, const std::string & body,
                                         const std::function<bool(const nlohmann::json &)> & onLine = {},
                                         const std::vector<std::string> & headers = {}, long * status = nullptr);
+
+// Raw connections, for requests curl cannot make (bad framing, HTTP/1.0,
+// idle sockets). connectTo opens a TCP connection to the server of `url`
+// from `fromAddress` (any 127.x.y.z is loopback), with a small receive
+// buffer when `receiveBuffer` is given, so that what the server sends
+// piles up on its side while the test does not read.
+int connectTo(const std::string & url, int receiveBuffer = 0, const std::string & fromAddress = "");
+void sendAll(int fd, const std::string & data);
+// Reads until the server closes the connection, or `timeout` passes with
+// nothing read (then `closed`, when given, is set to false).
+std::string readAll(int fd, std::chrono::milliseconds timeout = std::chrono::seconds(30), bool * closed = nullptr);
+
+// One raw exchange: connects, sends `request`, reads until the server
+// closes (or 5 s pass without a byte). `closed` says which.
+struct RawExchange
+{
+    std::string response;
+    bool closed = false;
+    // The status code of the first response, 0 if none.
+    int status() const;
+};
+RawExchange rawRequest(const std::string & url, const std::string & request,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+// "HOST:PORT" of `url`.
+std::string hostPort(const std::string & url);
 
 // GET /metrics as name{labels} → value.
 std::map<std::string, double> readMetrics(const std::string & baseUrl);

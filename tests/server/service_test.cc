@@ -147,7 +147,7 @@ TEST(Service, AStoredGitEvaluationIsReplayedWithoutFetching)
     git({"init", "-q", "-b", "main"});
     git({"add", "."});
     git({"commit", "-q", "-m", "first"});
-    EvoliveServer server(dir.path() + "/state");
+    EvoliveServer server(dir.path() + "/state", {"--allow-path", repo}); // a local repository, like a path input
     json jobset{{"inputs",
                  {{"src", {{"type", "git"}, {"url", "git+file://" + repo + "?ref=main"}}},
                   {"salt", {{"type", "string"}, {"value", freshSalt()}}},

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <random>
 #include <signal.h>
@@ -211,6 +212,18 @@ std::string freshSalt()
     std::ostringstream ss;
     ss << "test-" << std::chrono::system_clock::now().time_since_epoch().count() << "-" << rd();
     return ss.str();
+}
+
+std::string git(const std::string & dir, std::vector<std::string> args)
+{
+    std::vector<std::string> argv{"git", "-C", dir, "-c", "user.name=Test", "-c", "user.email=test@example.org",
+                                  "-c", "protocol.file.allow=always"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = runCommand(argv, {{"GIT_AUTHOR_DATE", "2024-01-02T03:04:05Z"}, {"GIT_COMMITTER_DATE", "2024-01-02T03:04:05Z"}});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    auto out = r.out;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
 }
 
 } // namespace evolive::test

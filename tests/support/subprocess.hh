@@ -49,6 +49,11 @@ private:
 // Runs to completion.
 Completed runCommand(const std::vector<std::string> & argv, const std::map<std::string, std::string> & env = {});
 
+// `git -C dir ARGS...` with a fixed author and date (and file transport
+// allowed for submodules); fails the test when git fails. Its output,
+// without the last newline.
+std::string git(const std::string & dir, std::vector<std::string> args);
+
 // A fresh directory under $TMPDIR, removed when the object goes away.
 class TempDir
 {
