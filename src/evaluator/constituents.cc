@@ -5,7 +5,9 @@
 #include <nix/store-api.hh>
 #include <nix/util.hh>
 
+#include <algorithm>
 #include <fnmatch.h>
+#include <iostream>
 #include <set>
 
 namespace evolive {
@@ -30,20 +32,41 @@ public:
 
     std::vector<json> resolveAll()
     {
+        // By name, as nix-eval-jobs walks them, so that a cycle is reported
+        // between the same two jobs as there.
+        std::vector<std::string> byName(order_);
+        std::sort(byName.begin(), byName.end());
+        try {
+            for (auto & name : byName) resolve(name);
+        } catch (DependencyCycle & cycle) {
+            // nix-eval-jobs' texts and choice: the two jobs closing the cycle
+            // get it as their error, every other aggregate is skipped.
+            std::cerr << "Found dependency cycle between jobs '" << cycle.a << "' and '" << cycle.b << "'\n";
+            for (auto & name : order_) {
+                json job = pending_.at(name);
+                job["error"] = name == cycle.a || name == cycle.b
+                                   ? "Dependency cycle: " + cycle.a + " <-> " + cycle.b
+                                   : std::string("Skipping aggregate because of a dependency cycle");
+                done_[name] = std::move(job);
+            }
+        }
         std::vector<json> out;
-        for (auto & name : order_) out.push_back(resolve(name));
+        for (auto & name : order_) out.push_back(done_.at(name));
         return out;
     }
 
 private:
-    // The line of the job called `name`, resolving it first if it is an aggregate.
-    const json * lookup(const std::string & name, std::set<std::string> & errors)
+    struct DependencyCycle
+    {
+        std::string a, b; // `b` names `a`, which is being resolved
+    };
+
+    // The line of the job called `name`, resolving it first if it is an
+    // aggregate; `from` is the aggregate that names it.
+    const json * lookup(const std::string & name, const std::string & from)
     {
         if (pending_.count(name)) {
-            if (inProgress_.count(name)) {
-                errors.insert(name + ": dependency cycle between aggregates");
-                return nullptr;
-            }
+            if (inProgress_.count(name)) throw DependencyCycle{name, from};
             resolve(name);
         }
         if (auto i = done_.find(name); i != done_.end()) return &i->second;
@@ -74,9 +97,8 @@ private:
         for (auto & n : job["namedConstituents"]) {
             auto wanted = n.get<std::string>();
             if (!glob) {
-                size_t before = errors.size();
-                const json * found = lookup(wanted, errors);
-                if (!found && errors.size() == before) errors.insert(wanted + ": does not exist");
+                const json * found = lookup(wanted, name);
+                if (!found) errors.insert(wanted + ": does not exist");
                 addConstituent(wanted, found, drvs, errors);
                 continue;
             }
@@ -84,7 +106,7 @@ private:
             for (auto & candidate : allNames()) {
                 if (candidate == name || fnmatch(wanted.c_str(), candidate.c_str(), 0) != 0) continue;
                 matched = true;
-                addConstituent(candidate, lookup(candidate, errors), drvs, errors);
+                addConstituent(candidate, lookup(candidate, name), drvs, errors);
             }
             if (!matched) errors.insert(wanted + ": constituent glob pattern had no matches");
         }
