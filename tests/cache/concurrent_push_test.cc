@@ -138,10 +138,11 @@ public:
         heldCheck_.clear();
         changed_.notify_all();
     }
-    bool checkWaiting()
+    // Waits for a held check to be reached (it stays held until released).
+    bool waitCheckWaiting(std::chrono::milliseconds timeout = std::chrono::seconds(20))
     {
-        std::lock_guard lock(mutex_);
-        return checkWaiting_;
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, timeout, [&] { return checkWaiting_; });
     }
     // Lets the next write of `key` go (held now or not yet), or fail.
     void let(const std::string & key, bool refuse = false)
@@ -436,7 +437,9 @@ TEST_F(ConcurrentPush, UploadsStartWhileTheWalkGoesOn)
     auto & pushed = start({drvs[0]});
     EXPECT_TRUE(cache->waitHeld([&](auto & held) { return held.count(narinfoKey(drvs[1])); }, std::chrono::seconds(20)))
         << "no upload before the walk ended";
-    EXPECT_TRUE(cache->checkWaiting());
+    // l may go up before the walk reaches n; n's check is held until the
+    // end, so the walk cannot have ended while l is held.
+    EXPECT_TRUE(cache->waitCheckWaiting());
     // Nothing that references n goes before it.
     EXPECT_FALSE(cache->waitHeld([&](auto & held) { return held.count(narinfoKey(drvs[2])) || held.count(narinfoKey(drvs[0])); },
                                  std::chrono::milliseconds(200)));
