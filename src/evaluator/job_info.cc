@@ -76,8 +76,9 @@ json describeMeta(nix::EvalState & state, nix::DrvInfo & drv)
 
 // Aggregate jobs (`_hydraAggregate = true`) list their constituents as
 // derivations (reported by .drv path) or as job names (resolved by the
-// coordinator once every job is known).
-void describeConstituents(nix::EvalState & state, nix::Value & v, json & job)
+// coordinator once every job is known). Without `drvPaths` (--list-paths)
+// the derivations are only recognised, not instantiated.
+void describeConstituents(nix::EvalState & state, nix::Value & v, json & job, bool drvPaths = true)
 {
     auto & attrs = *v.attrs;
     auto aggregate = attrs.get(state.symbols.create("_hydraAggregate"));
@@ -92,6 +93,7 @@ void describeConstituents(nix::EvalState & state, nix::Value & v, json & job)
             if (element->type() == nix::nString) {
                 named.push_back(std::string(state.forceStringNoCtx(*element, *list->pos)));
             } else if (element->type() == nix::nAttrs && state.isDerivation(*element)) {
+                if (!drvPaths) continue;
                 nix::DrvInfo constituent(state, "", element->attrs);
                 drvs.push_back(state.store->printStorePath(constituent.requireDrvPath()));
             } else {
@@ -167,6 +169,27 @@ json describeDerivation(nix::EvalState & state, const EvalJobsArgs & args, const
         notUtf8(firstNonUtf8(job, ""));
     }
     return job;
+}
+
+json describeListedPath(nix::EvalState & state, const EvalJobsArgs & args, const AttrPath & path, nix::Value & v)
+{
+    json entry{{"attr", showAttrPath(path)}, {"attrPath", path}};
+    if (!args.constituents) return entry;
+    json aggregate;
+    describeConstituents(state, v, aggregate, false);
+    if (!aggregate.contains("namedConstituents")) return entry;
+    entry["aggregate"] = true;
+    entry["namedConstituents"] = aggregate["namedConstituents"];
+    if (aggregate.contains("globConstituents")) entry["globConstituents"] = true;
+    return entry;
+}
+
+json listedPathLine(const json & job)
+{
+    json entry{{"attr", job.at("attr")}, {"attrPath", job.at("attrPath")}};
+    for (auto field : {"aggregate", "namedConstituents", "globConstituents"})
+        if (job.contains(field)) entry[field] = job[field];
+    return entry;
 }
 
 void addStoreFields(nix::Store & store, const EvalJobsArgs & args, json & job)
