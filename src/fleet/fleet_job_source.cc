@@ -85,7 +85,13 @@ void FleetJobSource::run(const JobSourceRequest & request, const JobSink & sink)
                 s.listing_ = nullptr;
             }
         } forget{*this};
-        lister.run(request, [&](json line) { listed.push_back(parseListedPath(line)); });
+        // The listing instantiates nothing, so it cannot check the cache
+        // status (the evaluator refuses both at once); the workers do.
+        auto listedJobset = request.jobset;
+        listedJobset.options.checkCacheStatus = false;
+        JobSourceRequest listing{listedJobset,         request.inputs,       request.expressionFile, request.fingerprint,
+                                 request.logPath,      request.restrictions, request.evaluatorHome};
+        lister.run(listing, [&](json line) { listed.push_back(parseListedPath(line)); });
     }
     if (cancelled_) throw std::runtime_error("cancelled");
     auto chunks = cutIntoChunks(listed, settings_.chunkSize);
