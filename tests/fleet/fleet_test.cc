@@ -1,0 +1,128 @@
+// A fleet evaluation gives what a local one gives: the same job lines (as
+// sets, ignoring the push outcome), the same fingerprint, no duplicates,
+// nothing missing, on the synthetic jobset and the evaluator tests'
+// jobsets; and `nix` reads every job's .drv closure from the shared cache,
+// the only place the workers' .drv files meet (each worker has a store of
+// its own).
+#include "fleet_fixture.hh"
+
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <map>
+
+using namespace evolive::test;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+json pathJobset(const std::string & dir, const std::string & file, const std::map<std::string, std::string> & strings,
+                json options)
+{
+    auto j = fileJobset(dir, file, strings);
+    j["options"] = options;
+    return j;
+}
+
+// Job lines without what may differ between a fleet and a local run.
+std::multiset<std::string> comparable(const std::vector<json> & lines)
+{
+    std::multiset<std::string> out;
+    for (auto job : ofType(lines, "job")) {
+        job.erase("push");
+        out.insert(job.dump());
+    }
+    return out;
+}
+
+std::string attrsOf(const std::multiset<std::string> & jobs)
+{
+    std::string s;
+    for (auto & j : jobs) s += json::parse(j)["attr"].get<std::string>() + " ";
+    return s;
+}
+
+// Evaluates each jobset on the fleet and locally (the same server,
+// "fleet": false, forced) and compares.
+void expectFleetEqualsLocal(Fleet & fleet, const std::vector<std::pair<std::string, json>> & jobsets)
+{
+    auto server = fleet.startServer({"--allow-path", EVOLIVE_TEST_DATA_DIR, "--allow-path", EVOLIVE_WORKLOADS_DIR,
+                                     "--chunk-size", "7", "--claim-timeout", "60"});
+    auto url = server->url() + "/v1/evaluations";
+    for (auto & [name, jobset] : jobsets) {
+        SCOPED_TRACE(name);
+        auto fleetLines = streamLines(url, jobset.dump());
+        ASSERT_GE(fleetLines.size(), 3u) << server->log();
+        ASSERT_EQ(fleetLines.back()["type"], "finished") << fleetLines.back().dump() << server->log();
+        ASSERT_EQ(fleetLines[1]["type"], "started");
+        EXPECT_EQ(fleetLines[1]["cached"], false);
+
+        auto local = jobset;
+        local["options"]["fleet"] = false;
+        local["force"] = true;
+        auto localLines = streamLines(url, local.dump());
+        ASSERT_EQ(localLines.back()["type"], "finished") << localLines.back().dump();
+
+        // The same fingerprint: where it ran does not change the result.
+        EXPECT_EQ(fleetLines[1]["fingerprint"], localLines[1]["fingerprint"]);
+        auto fleetJobs = comparable(fleetLines), localJobs = comparable(localLines);
+        EXPECT_GT(fleetJobs.size(), 5u);
+        EXPECT_EQ(fleetJobs, localJobs) << "fleet: " << attrsOf(fleetJobs) << "\nlocal: " << attrsOf(localJobs);
+        std::set<std::string> attrs;
+        for (auto & j : ofType(fleetLines, "job")) EXPECT_TRUE(attrs.insert(j["attr"].get<std::string>()).second) << j;
+        EXPECT_EQ(fleetLines.back()["jobs"], fleetJobs.size());
+
+        // Every .drv closure is in the cache, read by `nix` itself, and the
+        // line says so.
+        std::vector<std::string> drvs;
+        for (auto & j : ofType(fleetLines, "job"))
+            if (j.contains("drvPath")) {
+                drvs.push_back(j["drvPath"]);
+                EXPECT_TRUE(j.contains("push") && !j["push"].contains("error")) << j;
+            }
+        ASSERT_FALSE(drvs.empty());
+        std::vector<std::string> args{"path-info", "--derivation", "--recursive", "--store", fleet.readableCache()};
+        args.insert(args.end(), drvs.begin(), drvs.end());
+        auto info = runNix(args);
+        EXPECT_EQ(info.exitCode, 0) << info.err;
+        for (auto & drv : drvs) EXPECT_NE(info.out.find(drv), std::string::npos) << drv;
+    }
+
+}
+
+} // namespace
+
+TEST(Fleet, EvaluatesAsALocalEvaluationDoesAndTheCacheHoldsEveryDrv)
+{
+    Fleet fleet(3);
+    auto salt = freshSalt();
+    json synthetic = pathJobset(EVOLIVE_WORKLOADS_DIR, "synthetic.nix", {{"salt", salt}}, {{"constituents", true}, {"meta", true}});
+    synthetic["inputs"]["n"] = {{"type", "nix"}, {"value", "300"}};
+    synthetic["inputs"]["work"] = {{"type", "nix"}, {"value", "10"}};
+    expectFleetEqualsLocal(fleet, {{"synthetic", synthetic},
+                                   {"names", pathJobset(EVOLIVE_TEST_DATA_DIR, "names.nix", {{"salt", salt}}, json::object())},
+                                   {"aggregates", pathJobset(EVOLIVE_TEST_DATA_DIR, "aggregates.nix", {{"salt", salt}},
+                                                             {{"constituents", true}})}});
+    // More than one machine did the work (each with a store of its own).
+    size_t busy = 0;
+    for (auto & w : fleet.workers) busy += w->log().find("done:") != std::string::npos;
+    EXPECT_GE(busy, 2u);
+}
+
+// errors.nix has a chain of 20,000 derivations: its closure goes to a
+// directory cache, which takes it in seconds (the S3 server, in minutes).
+TEST(Fleet, EvaluatesTheErrorsJobsetAsALocalEvaluationDoes)
+{
+    Fleet fleet(3, false);
+    expectFleetEqualsLocal(fleet, {{"errors", pathJobset(EVOLIVE_TEST_DATA_DIR, "errors.nix", {{"salt", freshSalt()}}, json::object())}});
+}
+
+TEST(Fleet, AJobsetAskingForAFleetIsRefusedByAServerWithoutOne)
+{
+    TempDir state;
+    EvoliveServer server(state.path() + "/state", {"--allow-path", EVOLIVE_TEST_DATA_DIR});
+    auto jobset = pathJobset(EVOLIVE_TEST_DATA_DIR, "names.nix", {{"salt", "x"}}, {{"fleet", true}});
+    auto response = httpRequest("POST", server.url() + "/v1/evaluations", jobset.dump());
+    EXPECT_EQ(response.status, 400);
+    EXPECT_NE(response.body.find("options.fleet: this server has no fleet"), std::string::npos) << response.body;
+}
