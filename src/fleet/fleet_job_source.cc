@@ -168,8 +168,11 @@ void FleetJobSource::run(const JobSourceRequest & request, const JobSink & sink)
             } else if (type == "done") {
                 finished[chunk] = true;
                 --remaining;
+                // Pushed: every job's closure is in the cache; when not, the
+                // jobs' lines carry the push errors.
                 appendLog(request.logPath, "chunk " + f["chunk"] + " (" + std::to_string(chunks[chunk].size()) +
-                                               " paths) done by " + f["worker"] + ": " + f["stats"]);
+                                               " paths) done by " + f["worker"] + " (pushed: " + f["pushed"] +
+                                               "): " + f["stats"]);
             } else if (type == "failed") {
                 lastFailure[chunk] = f["message"];
                 appendLog(request.logPath, "chunk " + f["chunk"] + " failed on " + f["worker"] + ": " + f["message"]);

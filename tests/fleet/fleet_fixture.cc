@@ -149,7 +149,7 @@ std::unique_ptr<EvoliveServer> Fleet::startServer(const std::vector<std::string>
     return std::make_unique<EvoliveServer>(dir.path() + "/server", all, credentials());
 }
 
-std::set<pid_t> processesWithOpen(const std::string & path)
+std::set<pid_t> fifoReaders(const std::string & path)
 {
     std::set<pid_t> out;
     auto target = fs::canonical(path);
@@ -158,6 +158,7 @@ std::set<pid_t> processesWithOpen(const std::string & path)
     while (auto * e = readdir(proc)) {
         pid_t p = atoi(e->d_name);
         if (p <= 0) continue;
+        if (readFile("/proc/" + std::to_string(p) + "/wchan") == "wait_for_partner") out.insert(p);
         std::error_code ec;
         for (auto & fd : fs::directory_iterator("/proc/" + std::to_string(p) + "/fd", ec)) {
             std::error_code ec2;

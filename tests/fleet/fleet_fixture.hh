@@ -78,8 +78,10 @@ struct Fleet
     std::unique_ptr<EvoliveServer> startServer(const std::vector<std::string> & args);
 };
 
-// The processes that have `path` open (the readers of a FIFO).
-std::set<pid_t> processesWithOpen(const std::string & path);
+// The processes that read the FIFO `path`: those that have it open, and
+// those blocked opening a FIFO (wchan wait_for_partner: until a writer
+// comes, the file is not among their descriptors yet).
+std::set<pid_t> fifoReaders(const std::string & path);
 // Whether `ancestor` is `pid` or one of its ancestors.
 bool descendsFrom(pid_t pid, pid_t ancestor);
 
