@@ -45,6 +45,10 @@ redis-server --port 0 --unixsocket "$work/redis.sock" --save "" --appendonly no 
 pids+=($!)
 await_file "$work/redis.sock"
 redis="unix://$work/redis.sock"
+redis_pid=${pids[-1]}
+# cpu PID [with-children]: its CPU seconds so far (user + system).
+cpu() { awk -v c="${2:-}" -v hz="$(getconf CLK_TCK)" '{ t = $14 + $15; if (c != "") t += $16 + $17; printf "%.2f\n", t / hz }' "/proc/$1/stat"; }
+cpu "$redis_pid" >"$work/redis-cpu-before"
 start_nix_daemon
 pids+=("$daemon")
 
@@ -108,6 +112,14 @@ for rep in $(seq 1 "$repeat"); do
   log=$(grep -o '"log":"[^"]*"' "$work/fleet.jsonl" | head -1 | cut -d'"' -f4)
   grep -o 'done by .*' "$log" | sed 's/.*: //' >>"$work/chunks"
   echo "bench: repeat $rep: $l jobs; local $(tail -1 "$work/local") s, fleet $(tail -1 "$work/fleet") s; $(grep -c 'done by' "$log") chunks; $(grep 'attribute paths listed' "$log" | sed 's/.*fleet: //')" >&2
+  # What the coordinator and Redis cost per job: their CPU seconds
+  # (the coordinator's with its children: the listing), and the cache's bytes.
+  cpu "$fleet_pid" with-children >>"$work/coordinator-cpu"
+  cpu "$redis_pid" >"$work/redis-cpu-now"
+  awk -v a="$(cat "$work/redis-cpu-before")" -v b="$(cat "$work/redis-cpu-now")" 'BEGIN { print b - a }' >>"$work/redis-cpu"
+  cp "$work/redis-cpu-now" "$work/redis-cpu-before"
+  du -sb "$work/cache-fleet-$rep" | cut -f1 >>"$work/cache-bytes"
+  echo "$f" >>"$work/jobs"
   for p in "$w1" "$w2" "$local_pid" "$fleet_pid"; do kill "$p"; wait "$p" 2>/dev/null || true; done
 done
 
@@ -115,10 +127,17 @@ lm=$(median <"$work/local"); fm=$(median <"$work/fleet")
 printf '\n%-60s %10s\n' "n=$n, pushing every .drv closure (median of $repeat)" "seconds"
 printf '%-60s %10.2f\n' "local: evolive serve, 2 workers" "$lm" "fleet: evolive serve --fleet, 2 evolive workers x 1 evaluator" "$fm"
 awk -v l="$lm" -v f="$fm" 'BEGIN { printf "\nfleet / local: %.3f (target <= 1.25)\n", f / l }'
-# Per chunk, from the evaluation logs: evaluation and push seconds.
-python3 - "$work/chunks" <<'PY'
+# Per chunk, from the evaluation logs: evaluation and push seconds; per job,
+# the coordinator's and Redis's CPU and the cache's bytes.
+python3 - "$work" <<'PY'
 import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+w = sys.argv[1]
+rows = [json.loads(l) for l in open(w + "/chunks") if l.strip()]
+num = lambda f: [float(l) for l in open(w + "/" + f) if l.strip()]
+jobsum = sum(num("jobs"))
+print(f"coordinator CPU {statistics.median(num('coordinator-cpu')):.2f} s per evaluation ({sum(num('coordinator-cpu'))/jobsum*1e6:.0f} us per job, listing included); "
+      f"Redis CPU {statistics.median(num('redis-cpu')):.2f} s ({sum(num('redis-cpu'))/jobsum*1e6:.0f} us per job); "
+      f"cache {sum(num('cache-bytes'))/jobsum:.0f} bytes per job")
 ev = [r["evaluateSeconds"] for r in rows]; pu = [r["pushSeconds"] for r in rows]; jobs = [r["jobs"] for r in rows]
 print(f"chunks: {len(rows)} over all repeats, {statistics.median(jobs):.0f} jobs each (median); "
       f"evaluate {statistics.median(ev):.2f} s, push {statistics.median(pu):.2f} s per chunk (median); "

@@ -78,7 +78,9 @@ Worker::~Worker() = default;
 
 void Worker::stop()
 {
+    std::lock_guard lock(mutex_);
     stopping_ = true;
+    if (stopChunk_) stopChunk_();
     wake_.notify_all();
 }
 
@@ -197,6 +199,20 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
         if (source) source->cancel();
     };
     ChunkLease lease(settings_.redis, fp, entry.id, settings_.name, s.claimTimeout, lost);
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        stopChunk_ = [&] { lost("this worker is stopping; the chunk is left to be taken over"); };
+    }
+    struct Forget // stop() must not reach this chunk once it is over
+    {
+        Worker & w;
+        ~Forget()
+        {
+            std::lock_guard lock(w.mutex_);
+            w.stopChunk_ = nullptr;
+        }
+    } forget{*this};
 
     auto started = Clock::now();
     double pushSeconds = 0;

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -62,6 +63,7 @@ private:
     std::atomic<bool> stopping_{false};
     std::mutex mutex_;
     std::condition_variable wake_;
+    std::function<void()> stopChunk_; // stops the chunk under way, if any; under mutex_
     size_t rotation_ = 0; // which evaluation a blocking read waits on next
 };
 

@@ -155,6 +155,26 @@ TEST(FleetFaults, AKilledWorkersChunkIsTakenOverWithoutDuplicates)
     EXPECT_EQ(lines.back()["errors"], 0);
 }
 
+TEST(FleetFaults, AWorkerStoppedMidChunkLeavesItToAnother)
+{
+    Fleet fleet(2, false);
+    HeldJobset held;
+    auto server = fleet.startServer({"--allow-path", held.dir.path(), "--chunk-size", "2", "--claim-timeout", "2"});
+    Streamed run(*server, held.jobset);
+    auto * first = holder(fleet, held.gate);
+    ASSERT_NE(first, nullptr);
+    // SIGTERM: the worker stops its evaluator and exits without finishing the chunk.
+    ASSERT_TRUE(first->terminate(std::chrono::seconds(10)));
+    EXPECT_NE(first->log().find("this worker is stopping"), std::string::npos) << first->log();
+    auto * second = holder(fleet, held.gate);
+    ASSERT_NE(second, nullptr) << "the chunk was not taken over";
+    held.open();
+    auto & lines = run.wait();
+    ASSERT_EQ(lines.back()["type"], "finished") << lines.back();
+    auto counts = attrCounts(lines);
+    for (auto & attr : heldAttrs) EXPECT_EQ(counts[attr], 1u) << attr;
+}
+
 TEST(FleetFaults, AChunkThatLosesEveryWorkerEndsInErrorLinesAfterMaxAttempts)
 {
     Fleet fleet(3, false);

@@ -125,6 +125,15 @@ void FleetWorker::kill()
     pid_ = -1;
 }
 
+bool FleetWorker::terminate(std::chrono::seconds timeout)
+{
+    ::kill(pid_, SIGTERM);
+    bool exited = awaitCondition([&] { return waitpid(pid_, nullptr, WNOHANG) == pid_; }, timeout);
+    if (exited) pid_ = -1;
+    else kill();
+    return exited;
+}
+
 Fleet::Fleet(size_t n, bool onS3)
 {
     if (onS3) s3 = std::make_unique<S3Server>(dir.path() + "/s3", "cache");

@@ -49,6 +49,9 @@ public:
     bool waitForLog(const std::string & needle, std::chrono::seconds timeout) const;
     // SIGKILL: the worker, then the evaluator processes under it.
     void kill();
+    // SIGTERM, then waits for the worker to exit; false if it did not
+    // within `timeout` (it is killed then).
+    bool terminate(std::chrono::seconds timeout);
     const std::string & storeRoot() const { return root_; }
 
 private:
