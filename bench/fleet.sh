@@ -102,8 +102,11 @@ for rep in $(seq 1 "$repeat"); do
   start_worker "m2-$rep" "$work/cache-fleet-$rep"; w2=${pids[-1]}
   jobset "$salt" false >"$work/local.json"
   jobset "$salt-fleet" true >"$work/fleet.json"
-  t=$(now); post "$local_url" "$work/local.json" >"$work/local.jsonl"; since "$t" >>"$work/local"
-  t=$(now); post "$fleet_url" "$work/fleet.json" >"$work/fleet.jsonl"; since "$t" >>"$work/fleet"
+  # In turn which goes first, so that a load that comes and goes on the
+  # machine falls on both.
+  run_local() { t=$(now); post "$local_url" "$work/local.json" >"$work/local.jsonl"; since "$t" >>"$work/local"; }
+  run_fleet() { t=$(now); post "$fleet_url" "$work/fleet.json" >"$work/fleet.jsonl"; since "$t" >>"$work/fleet"; }
+  if [ $((rep % 2)) = 1 ]; then run_local; run_fleet; else run_fleet; run_local; fi
   l=$(grep -c '"type":"job"' "$work/local.jsonl"); f=$(grep -c '"type":"job"' "$work/fleet.jsonl")
   grep -q '"type":"finished"' "$work/fleet.jsonl" || { tail -2 "$work/fleet.jsonl" >&2; exit 1; }
   [ "$l" = "$f" ] || { echo "bench: job counts differ: local $l, fleet $f" >&2; exit 1; }

@@ -3,6 +3,7 @@
 #include "chunk_lease.hh"
 #include "evaluation.hh"
 #include "git_fetcher.hh"
+#include "push_pipeline.hh"
 #include "stream_reply.hh"
 
 #include <filesystem>
@@ -215,8 +216,7 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
     } forget{*this};
 
     auto started = Clock::now();
-    double pushSeconds = 0;
-    size_t jobs = 0, pushErrors = 0;
+    size_t jobs = 0;
     try {
         auto spec = decodeChunk(json::parse(entry.fields.at("spec")));
         auto jobset = spec.jobset;
@@ -258,28 +258,28 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
         }
         JobSourceRequest request{jobset, spec.inputs, file, fp, logPath, spec.restrictions,
                                  fs::absolute(settings_.stateDir + "/evaluator-home").lexically_normal().string()};
+        // The .drv files are on this machine only: the cache is how everyone
+        // else gets them, so a line goes out after its push. Pushes run
+        // beside the evaluation (PushPipeline), lines go out as they are ready.
+        PushPipeline pushes(push_->pusher(), settings_.push.closures);
+        auto sendReady = [&](std::vector<json> ready) {
+            for (auto & job : ready) send({"type", "job", "job", jsonLine(job)});
+        };
         source->run(request, [&](json job) {
             ++jobs;
-            // The .drv files are on this machine only: the cache is how
-            // everyone else gets them, so the line goes out after its push.
-            if (job.contains("drvPath") && job["drvPath"].is_string()) {
-                auto pushStarted = Clock::now();
-                try {
-                    auto summary = push_->pusher().push({job["drvPath"].get<std::string>()});
-                    job["push"] = json{{"uploaded", summary.uploaded.size()}, {"present", summary.present.size()}};
-                } catch (std::exception & e) {
-                    ++pushErrors;
-                    job["push"] = json{{"error", e.what()}};
-                }
-                pushSeconds += secondsSince(pushStarted);
-            }
-            send({"type", "job", "job", jsonLine(job)});
+            if (job.contains("drvPath") && job["drvPath"].is_string()) pushes.add(std::move(job));
+            else send({"type", "job", "job", jsonLine(job)});
+            sendReady(pushes.takeDone());
         });
-        double total = secondsSince(started);
+        double evaluateSeconds = secondsSince(started);
+        sendReady(pushes.finish());
+        auto pushErrors = pushes.pushErrors();
         json stats{{"jobs", jobs},
                    {"paths", spec.paths.size()},
-                   {"evaluateSeconds", total - pushSeconds},
-                   {"pushSeconds", pushSeconds},
+                   {"seconds", secondsSince(started)},
+                   {"evaluateSeconds", evaluateSeconds},
+                   {"pushSeconds", pushes.pushSeconds()},
+                   {"pushWaitSeconds", secondsSince(started) - evaluateSeconds},
                    {"pushErrors", pushErrors},
                    {"attempt", attempt}};
         // Every job and its closure are out: only now is the chunk done.
