@@ -124,7 +124,14 @@ void Worker::serveOnce(RedisConnection & redis)
         for (size_t i = 0; i + 1 < meta.elements.size(); i += 2) m[meta.elements[i].str] = meta.elements[i + 1].str;
         if (m["v"] != std::to_string(protocolVersion)) continue;
         if (redis.command({"EXISTS", Keys::cancel(fp.str)}).integer == 1) continue;
-        Served s{fp.str, std::chrono::milliseconds(std::stoll(m["claimTimeoutMs"])), std::stoll(m["maxAttempts"])};
+        Served s{fp.str};
+        try {
+            s.claimTimeout = std::chrono::milliseconds(std::stoll(m["claimTimeoutMs"]));
+            s.maxAttempts = std::stoll(m["maxAttempts"]);
+            std::stoull(m["maxMachines"]);
+        } catch (std::exception &) {
+            continue; // not written by a coordinator of this version: not ours to serve
+        }
         auto admitted = redis.command({"EVAL", admitScript, "1", Keys::machines(fp.str), settings_.name,
                                        m["maxMachines"], m["claimTimeoutMs"], "86400"});
         if (admitted.integer == 1) served.push_back(s);
