@@ -46,14 +46,15 @@ std::multiset<json> linesOf(const std::vector<EvalRun> & runs)
 }
 
 // The listed paths in `chunks` chunks, as the fleet would cut them: every
-// aggregate in the first chunk with what it names (by name or by glob,
-// through aggregates of aggregates); the other paths in turn.
+// aggregate that names jobs in the first chunk with what it names (by name
+// or by glob, through aggregates of aggregates); the other paths in turn in
+// the other chunks.
 std::vector<json> splitListing(const EvalRun & listing, size_t chunks)
 {
     std::set<std::string> together;
     std::vector<std::string> pending;
     for (auto & line : listing.lines)
-        if (line.value("aggregate", false)) pending.push_back(line["attr"]);
+        if (!line.value("namedConstituents", json::array()).empty()) pending.push_back(line["attr"]);
     while (!pending.empty()) {
         auto name = pending.back();
         pending.pop_back();
@@ -70,7 +71,8 @@ std::vector<json> splitListing(const EvalRun & listing, size_t chunks)
     size_t next = 0;
     for (auto & line : listing.lines) {
         if (together.count(line["attr"])) out[0].push_back(line["attrPath"]);
-        else out[next++ % chunks].push_back(line["attrPath"]);
+        else if (together.empty()) out[next++ % chunks].push_back(line["attrPath"]);
+        else out[1 + next++ % (chunks - 1)].push_back(line["attrPath"]);
     }
     return out;
 }
@@ -162,6 +164,12 @@ TEST(EvalChosenPaths, ChunksOfAListingGiveTheLinesOfAFullRun)
         // with their rewritten .drv included.
         EXPECT_EQ(linesOf(chunkRuns), linesOf({full}));
     }
+
+    // An aggregate's names are looked up among this run's jobs only.
+    TempDir dir;
+    auto alone = runJobset(jobsets()[2], freshSalt(), {"--paths", dir.write("p.json", R"([["byName"]])")});
+    ASSERT_EQ(alone.process.exitCode, 0) << alone.process.err;
+    EXPECT_EQ(alone.jobs.at("byName").value("error", ""), "a: does not exist\ntests.t1: does not exist\n");
 }
 
 TEST(EvalChosenPaths, AMissingPathIsAnErrorLineAndTheRunGoesOn)
