@@ -35,8 +35,14 @@ std::string ChunkLease::check(std::unique_ptr<RedisConnection> & redis, bool ren
         if (pending.elements.empty()) return "the chunk is no longer pending (another worker finished it)";
         auto & owner = pending.elements[0].elements.at(1).str;
         if (owner != consumer_) return "the chunk was taken over by " + owner;
-        if (renew)
+        if (renew) {
             redis->command({"XCLAIM", Keys::chunks(fingerprint_), Keys::group, consumer_, "0", entryId_, "JUSTID"});
+            // Still one of the evaluation's machines (max-machines), by Redis's clock.
+            redis->command({"EVAL",
+                            "local t = redis.call('TIME') "
+                            "redis.call('ZADD', KEYS[1], 'XX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])",
+                            "1", Keys::machines(fingerprint_), consumer_});
+        }
     } catch (RedisError &) {
         redis.reset(); // the chunk goes on; its results will wait for Redis in the worker's own connection
     }

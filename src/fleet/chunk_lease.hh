@@ -1,7 +1,8 @@
 // Holds a chunk for the worker evaluating it: on a connection and thread
 // of its own, it claims the entry again (XCLAIM ... JUSTID, which resets its
 // idle time) every third of the claim timeout, so that only a dead or hung
-// worker loses a chunk; and once a second it looks whether the evaluation
+// worker loses a chunk, and keeps its place among the evaluation's machines
+// (max-machines); and once a second it looks whether the evaluation
 // was cancelled or the chunk taken over, and then calls `lost`.
 #pragma once
 

@@ -119,7 +119,12 @@ void Worker::serveOnce(RedisConnection & redis)
     std::vector<Served> served;
     for (auto & fp : redis.command({"SMEMBERS", Keys::evaluations()}).elements) {
         auto meta = redis.command({"HGETALL", Keys::evaluation(fp.str)});
-        if (meta.elements.empty()) continue; // expired: its coordinator is gone
+        if (meta.elements.empty()) {
+            // Expired: its coordinator is gone (a coordinator writes the
+            // hash before it adds the fingerprint, so this is no race).
+            redis.command({"SREM", Keys::evaluations(), fp.str});
+            continue;
+        }
         std::map<std::string, std::string> m;
         for (size_t i = 0; i + 1 < meta.elements.size(); i += 2) m[meta.elements[i].str] = meta.elements[i + 1].str;
         if (m["v"] != std::to_string(protocolVersion)) continue;

@@ -240,6 +240,26 @@ TEST(FleetFaults, AWorkerJoiningLateGetsTheWork)
     EXPECT_GT(lines.back()["jobs"].get<int>(), 3);
 }
 
+TEST(FleetFaults, MaxMachinesKeepsOtherWorkersOffAnEvaluation)
+{
+    Fleet fleet(2, false);
+    HeldJobset held;
+    auto server = fleet.startServer(
+        {"--allow-path", held.dir.path(), "--chunk-size", "2", "--claim-timeout", "1", "--max-machines", "1"});
+    Streamed run(*server, held.jobset);
+    auto * busy = holder(fleet, held.gate);
+    ASSERT_NE(busy, nullptr);
+    auto * other = busy == fleet.workers[0].get() ? fleet.workers[1].get() : fleet.workers[0].get();
+    // The evaluation's one machine is held, well past the claim timeout
+    // (its lease keeps its place): the other worker takes nothing of it.
+    EXPECT_FALSE(other->waitForLog("took", std::chrono::seconds(4))) << other->log();
+    held.open();
+    auto & lines = run.wait();
+    ASSERT_EQ(lines.back()["type"], "finished") << lines.back();
+    EXPECT_EQ(other->log().find("took"), std::string::npos) << other->log();
+    EXPECT_EQ(attrCounts(lines).size(), heldAttrs.size());
+}
+
 TEST(FleetFaults, CancellingRemovesTheChunksAndStopsTheWorkers)
 {
     Fleet fleet(1, false);
