@@ -126,3 +126,52 @@ TEST(Fleet, AJobsetAskingForAFleetIsRefusedByAServerWithoutOne)
     EXPECT_EQ(response.status, 400);
     EXPECT_NE(response.body.find("options.fleet: this server has no fleet"), std::string::npos) << response.body;
 }
+
+TEST(Fleet, TheConfigurationFileSetsTheFleetAndRefusesWhatItDoesNotKnow)
+{
+    TempDir dir;
+    auto bad = dir.write("bad.toml", "[fleet]\nredis = \"unix:///nowhere.sock\"\nchunk-size = 0\n");
+    auto refused = runCommand({EVOLIVE_BINARY, "serve", "--config", bad, "--state-dir", dir.path() + "/s"});
+    EXPECT_EQ(refused.exitCode, 2);
+    EXPECT_NE(refused.err.find("fleet.chunk-size must be a whole number >= 1"), std::string::npos) << refused.err;
+    auto unknown = dir.write("unknown.toml", "[fleet]\nredis = \"unix:///nowhere.sock\"\nchunks = 5\n");
+    refused = runCommand({EVOLIVE_BINARY, "serve", "--config", unknown, "--state-dir", dir.path() + "/s"});
+    EXPECT_EQ(refused.exitCode, 2);
+    EXPECT_NE(refused.err.find("fleet.chunks"), std::string::npos) << refused.err;
+    auto url = dir.write("url.toml", "[fleet]\nredis = \"http://redis:6379\"\n");
+    refused = runCommand({EVOLIVE_BINARY, "serve", "--config", url, "--state-dir", dir.path() + "/s"});
+    EXPECT_EQ(refused.exitCode, 2);
+    EXPECT_NE(refused.err.find("fleet.redis: a Redis address is redis://HOST:PORT or unix:///PATH"), std::string::npos)
+        << refused.err;
+
+    // A good one: evaluations go to the fleet the file names.
+    Fleet fleet(1, false);
+    auto good = dir.write("good.toml", "[fleet]\nredis = \"" + fleet.redis->url() +
+                                           "\"\nchunk-size = 2\nclaim-timeout = 5\nmax-attempts = 2\nmax-machines = 4\n");
+    EvoliveServer server(dir.path() + "/state", {"--config", good, "--allow-path", EVOLIVE_TEST_DATA_DIR});
+    EXPECT_NE(server.log().find("evaluating on the fleet at " + fleet.redis->url() + " (2 paths a chunk)"),
+              std::string::npos)
+        << server.log();
+    auto lines = streamLines(server.url() + "/v1/evaluations",
+                             fileJobset(EVOLIVE_TEST_DATA_DIR, "names.nix", {{"salt", freshSalt()}}).dump());
+    ASSERT_EQ(lines.back()["type"], "finished") << lines.back();
+    EXPECT_TRUE(fleet.workers[0]->waitForLog("done:", std::chrono::seconds(1)));
+}
+
+TEST(Fleet, AWorkerGivenABadRedisAddressOrDaemonSaysSoAndExits)
+{
+    TempDir dir;
+    auto bad = runCommand({EVOLIVE_BINARY, "worker", "--redis", "http://redis:6379", "--cache", dir.path() + "/cache",
+                           "--state-dir", dir.path() + "/state"});
+    EXPECT_EQ(bad.exitCode, 1);
+    EXPECT_NE(bad.err.find("evolive worker: a Redis address is redis://HOST:PORT or unix:///PATH"), std::string::npos)
+        << bad.err;
+    auto noDaemon = runCommand({EVOLIVE_BINARY, "worker", "--redis", "unix://" + dir.path() + "/redis.sock", "--cache",
+                                dir.path() + "/cache", "--state-dir", dir.path() + "/state", "--daemon-socket",
+                                dir.path() + "/no-daemon.sock"});
+    EXPECT_EQ(noDaemon.exitCode, 1);
+    EXPECT_NE(noDaemon.err.find("no-daemon.sock"), std::string::npos) << noDaemon.err;
+    auto missing = runCommand({EVOLIVE_BINARY, "worker", "--cache", dir.path() + "/cache"});
+    EXPECT_NE(missing.exitCode, 0);
+    EXPECT_NE(missing.err.find("--redis is required"), std::string::npos) << missing.err;
+}
