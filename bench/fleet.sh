@@ -59,7 +59,7 @@ start_server() { # NAME ARGS...: sets $url and $server
   server=$!
   pids+=($!)
   for _ in $(seq 200); do
-    url=$(grep -o 'listening on http://[0-9.:]*' "$work/$name.log" | cut -d' ' -f3) && [ -n "$url" ] && return
+    url=$(grep -so 'listening on http://[0-9.:]*' "$work/$name.log" | cut -d' ' -f3) && [ -n "$url" ] && return
     sleep 0.05
   done
   cat "$work/$name.log" >&2
