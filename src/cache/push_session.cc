@@ -40,7 +40,8 @@ PushSession::PushSession(const PushSettings & s)
     // once than cores keep a server busy (measured with bench/push_s3.sh:
     // 2 at once left s3rver idle a sixth of the time; 8 and 16 did not).
     size_t uploads = s.uploads ? s.uploads : url.s3 ? s3Uploads : 0;
-    pusher_ = std::make_unique<Pusher>(*daemons_, *cache_, *presence_, key, compression, uploads, s.closures, s.checks);
+    pusher_ = std::make_unique<Pusher>(*daemons_, *cache_, *presence_, key, compression, uploads, s.closures, s.checks,
+                                         200000, s.storeRoot);
 }
 
 } // namespace evolive::cache

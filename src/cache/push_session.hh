@@ -26,6 +26,7 @@ struct PushSettings
     size_t uploads = 0;       // paths uploaded at once by all pushes; 0: one per core (S3: s3Uploads)
     size_t closures = 4;      // pushes at once (the others wait their turn)
     size_t checks = 16;       // paths each push's closure walk checks at once
+    std::string storeRoot;    // "" or the root of the daemon's chroot store (local?root=DIR)
 };
 
 class PushSession

@@ -73,10 +73,11 @@ struct Pusher::Walk
 };
 
 Pusher::Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
-               NarCompression compression, size_t uploads, size_t closures, size_t checks, size_t listLimit)
+               NarCompression compression, size_t uploads, size_t closures, size_t checks, size_t listLimit, std::string storeRoot)
     : daemons_(daemons), cache_(cache), presence_(presence), key_(std::move(key)), compression_(std::move(compression)),
       uploads_(uploads ? uploads : std::max(1u, std::thread::hardware_concurrency())), checks_(checks ? checks : 1),
-      listLimit_(listLimit), closureTurns_(closures ? closures : 1), uploadSlots_(uploads_)
+      listLimit_(listLimit), storeRoot_(std::move(storeRoot)), closureTurns_(closures ? closures : 1),
+      uploadSlots_(uploads_)
 {
     checkCompression(compression_);
 }
@@ -288,7 +289,7 @@ std::pair<uint64_t, uint64_t> Pusher::upload(const nix::PathInfo & info)
     std::optional<SpoolFile> spool; // or else in a temporary file
     if (info.narSize <= inMemoryNarLimit) {
         std::string nar;
-        nix::writeNar(info.path, [&](std::string_view data) {
+        nix::writeNar(storeRoot_ + info.path, [&](std::string_view data) {
             nar.append(data);
             narHasher(data);
         });
@@ -303,7 +304,7 @@ std::pair<uint64_t, uint64_t> Pusher::upload(const nix::PathInfo & info)
             fileHasher(out);
             fileSize += out.size();
         });
-        nix::writeNar(info.path, [&](std::string_view data) {
+        nix::writeNar(storeRoot_ + info.path, [&](std::string_view data) {
             narHasher(data);
             narSize += data.size();
             compressor.add(data);

@@ -103,13 +103,15 @@ class Pusher
 public:
     // `uploads`: paths uploaded at once, each on its own thread, shared by
     // all pushes; 0 means one per core. `closures`: pushes at once; 0 means 1.
+    // `storeRoot`: for a chroot store (Nix's `local?root=DIR`), the directory
+    // the daemon's store lives under; "" for /nix/store itself.
     // `checks`: paths each push's closure walk checks at once (presence in
     // the cache, then the daemon's path info), each on its own thread; 0
     // means 1. The daemon pool should hold max(`closures`, `checks`)
     // connections: each check borrows one for its query.
     Pusher(DaemonPool & daemons, BinaryCache & cache, PresenceCache & presence, std::optional<nix::SigningKey> key,
            NarCompression compression = "zstd", size_t uploads = 0, size_t closures = 4, size_t checks = 16,
-           size_t listLimit = 200000);
+           size_t listLimit = 200000, std::string storeRoot = "");
 
     // Pushes the closure of `roots`, once its turn comes: the paths not in
     // the cache yet (a path in the cache has all its references there, so
@@ -174,6 +176,7 @@ private:
     size_t uploads_;
     size_t checks_;
     size_t listLimit_;
+    std::string storeRoot_; // "" or a chroot store's root: /nix/store/X is read at ROOT/nix/store/X
     // Set once by listOnce(), read-only afterwards.
     std::once_flag listOnce_;
     bool listed_ = false;               // the listing is complete: unlisted means missing

@@ -4,6 +4,7 @@
 #include "hydra_command.hh"
 #include "push_command.hh"
 #include "serve_command.hh"
+#include "worker_command.hh"
 
 #include <CLI/CLI.hpp>
 #include <sodium.h>
@@ -20,6 +21,7 @@ int main(int argc, char ** argv)
     evolive::addHydraCommand(app);
     evolive::addPushCommand(app);
     evolive::addServeCommand(app);
+    evolive::addWorkerCommand(app);
     if (sodium_init() < 0) return 1;
     try {
         app.parse(argc, argv);

@@ -23,6 +23,7 @@ struct ServeOptions
     server::ServerConfig flags; // only the options given are applied
     std::vector<std::string> tokens, allowedPaths;
     bool noRestrictEval = false;
+    size_t claimTimeoutSeconds = 60;
     std::map<std::string, CLI::Option *> given;
 };
 
@@ -57,6 +58,11 @@ int runServe(ServeOptions & o)
         if (given(o, "allowed-uri")) config.restrictions.allowedUris = f.restrictions.allowedUris;
         if (given(o, "allow-import-from-derivation")) config.restrictions.importFromDerivation = true;
         if (given(o, "evaluator-env")) config.restrictions.evaluatorEnv = f.restrictions.evaluatorEnv;
+        if (given(o, "fleet")) config.fleet.redis = f.fleet.redis;
+        if (given(o, "chunk-size")) config.fleet.chunkSize = f.fleet.chunkSize;
+        if (given(o, "max-machines")) config.fleet.maxMachines = f.fleet.maxMachines;
+        if (given(o, "claim-timeout")) config.fleet.claimTimeout = std::chrono::seconds(o.claimTimeoutSeconds);
+        if (given(o, "max-attempts")) config.fleet.maxAttempts = f.fleet.maxAttempts;
         if (const char * tokens = getenv("EVOLIVE_TOKENS"); tokens && !given(o, "token")) {
             std::stringstream in(tokens);
             for (std::string token; std::getline(in, token, ',');)
@@ -130,6 +136,12 @@ void addServeCommand(CLI::App & app)
     o->given["allowed-uri"] = cmd->add_option("--allowed-uri", f.restrictions.allowedUris, "a URI prefix expressions may fetch from (Nix's allowed-uris; repeatable)");
     o->given["allow-import-from-derivation"] = cmd->add_flag("--allow-import-from-derivation", f.restrictions.importFromDerivation, "let expressions build derivations while they are evaluated");
     o->given["evaluator-env"] = cmd->add_option("--evaluator-env", f.restrictions.evaluatorEnv, "an environment variable the evaluator may see besides Nix's own (repeatable)");
+    // The fleet (docs/fleet.md).
+    o->given["fleet"] = cmd->add_option("--fleet", f.fleet.redis, "evaluate on a fleet of `evolive worker`s through this Redis: redis://HOST:PORT or unix:///PATH");
+    o->given["chunk-size"] = cmd->add_option("--chunk-size", f.fleet.chunkSize, "attribute paths per chunk of a fleet evaluation (default 200)")->check(CLI::PositiveNumber);
+    o->given["max-machines"] = cmd->add_option("--max-machines", f.fleet.maxMachines, "workers one fleet evaluation may use at once (default 0: any number)");
+    o->given["claim-timeout"] = cmd->add_option("--claim-timeout", o->claimTimeoutSeconds, "seconds a fleet chunk may go without a sign of its worker before another takes it (default 60)")->check(CLI::PositiveNumber);
+    o->given["max-attempts"] = cmd->add_option("--max-attempts", f.fleet.maxAttempts, "workers a fleet chunk may be given to before its jobs become errors (default 3)")->check(CLI::PositiveNumber);
     cmd->callback([o]() { throw CLI::RuntimeError(runServe(*o)); });
 }
 

@@ -304,7 +304,7 @@ Jobset parseJobset(const json & document, const std::string & baseDir)
         auto & o = document.at("options");
         if (!o.is_object()) fail("options", "must be an object");
         onlyFields(o, "options", {"workers", "maxMemorySize", "meta", "constituents", "forceRecurse",
-                                  "checkCacheStatus", "showTrace", "evaluator", "push"});
+                                  "checkCacheStatus", "showTrace", "evaluator", "push", "fleet"});
         auto & opts = jobset.options;
         opts.workers = optionalCount(o, "options", "workers", opts.workers);
         opts.maxMemoryMiB = optionalCount(o, "options", "maxMemorySize", opts.maxMemoryMiB);
@@ -316,6 +316,7 @@ Jobset parseJobset(const json & document, const std::string & baseDir)
         opts.checkCacheStatus = optionalBool(o, "options", "checkCacheStatus", opts.checkCacheStatus);
         opts.showTrace = optionalBool(o, "options", "showTrace", opts.showTrace);
         opts.push = optionalBool(o, "options", "push", opts.push);
+        if (o.contains("fleet")) opts.fleet = optionalBool(o, "options", "fleet", false);
         if (o.contains("evaluator")) {
             opts.evaluator = requireString(o, "options", "evaluator");
             static const std::set<std::string> known{"evolive-eval-jobs", "nix-eval-jobs", "lix-eval-jobs"};

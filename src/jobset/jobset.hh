@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,6 +59,9 @@ struct EvalOptions
     size_t workers = 1;
     size_t maxMemoryMiB = 4096;
     bool push = false; // push each job's .drv closure to the binary cache as it is found
+    // Evaluate on the server's fleet (docs/fleet.md); unset: on the fleet
+    // when the server has one. The result is the same either way.
+    std::optional<bool> fleet;
 };
 
 // What an evaluation may see, set by whoever runs evaluations (the

@@ -276,6 +276,9 @@ void Api::submit(Connection & c, Request & request)
         return (void) c.error(http::status::bad_request, e.what());
     }
     if (auto why = refusedPaths(jobset); !why.empty()) return (void) c.error(http::status::forbidden, why);
+    if (jobset.options.fleet.value_or(false) && config_.fleet.redis.empty())
+        return (void) c.error(http::status::bad_request,
+                              "options.fleet: this server has no fleet (start it with --fleet or [fleet] redis)");
 
     // The first line goes out before fetching starts.
     auto ticket = evaluations_.accept();

@@ -1,5 +1,7 @@
 #include "config.hh"
 
+#include "redis_connection.hh"
+
 #include "evaluation.hh"
 #include "evaluator_environment.hh"
 
@@ -179,6 +181,19 @@ void loadConfigFile(const std::string & path, ServerConfig & c)
         p.count("checks", c.push.checks);
         p.refuseUnknown();
     }
+    if (auto * node = r.get("fleet")) {
+        auto * table = node->as_table();
+        if (!table) r.wrong("fleet", *node, "a table");
+        TableReader f{path, *table, "fleet."};
+        f.string("redis", c.fleet.redis);
+        f.count("chunk-size", c.fleet.chunkSize);
+        f.count("max-machines", c.fleet.maxMachines, true);
+        auto claimTimeout = std::chrono::duration_cast<std::chrono::seconds>(c.fleet.claimTimeout);
+        f.seconds("claim-timeout", claimTimeout);
+        c.fleet.claimTimeout = claimTimeout;
+        f.count("max-attempts", c.fleet.maxAttempts);
+        f.refuseUnknown();
+    }
     r.refuseUnknown();
 }
 
@@ -188,6 +203,14 @@ void finishConfig(ServerConfig & c)
     c.stateDir = std::filesystem::absolute(c.stateDir);
     if (c.maxWorkers == 0) c.maxWorkers = std::max(1u, std::thread::hardware_concurrency());
     if (c.push.cache.empty()) c.push.cache = c.stateDir + "/binary-cache";
+    if (!c.fleet.redis.empty()) {
+        try {
+            fleet::checkRedisUrl(c.fleet.redis);
+        } catch (std::invalid_argument & e) {
+            throw ConfigError(std::string("fleet.redis: ") + e.what());
+        }
+        if (c.fleet.claimTimeout.count() <= 0) throw ConfigError("fleet.claim-timeout must be at least 1 (seconds)");
+    }
     for (auto & token : c.tokens)
         if (token.size() < 16) throw ConfigError("tokens: a token must have at least 16 characters");
     for (auto & dir : c.allowedPaths) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "jobset.hh"
+#include "protocol.hh"
 #include "push_session.hh"
 
 #include <chrono>
@@ -41,6 +42,7 @@ struct ServerConfig
     std::string results;                     // "": STATE/results; a directory, or s3://BUCKET?...&prefix=P
     cache::PushSettings push;                // push.cache "": STATE/binary-cache
     EvalRestrictions restrictions;           // what evaluations may see (docs/security.md)
+    fleet::FleetSettings fleet;              // fleet.redis "": evaluations run here (docs/fleet.md)
 };
 
 // Reads a TOML file into `config` (keys not in the file keep their value).

@@ -1,5 +1,7 @@
 #include "server.hh"
 
+#include "fleet_job_source.hh"
+
 #include "s3_result_store.hh"
 
 #include <cerrno>
@@ -55,6 +57,15 @@ Server::Server(ServerConfig config) : config_(std::move(config))
     settings.evaluation.restrictions = config_.restrictions;
     if (!config_.restrictions.restrictEval) spdlog::warn("restrict-eval is off: evaluations may read any file this server can");
     settings.evaluation.evaluatorDir = std::filesystem::canonical("/proc/self/exe").parent_path();
+    if (!config_.fleet.redis.empty()) {
+        // Every evaluation goes to the fleet unless its jobset says "fleet": false.
+        spdlog::info("evaluating on the fleet at {} ({} paths a chunk)", config_.fleet.redis, config_.fleet.chunkSize);
+        settings.evaluation.jobSource = [fleet = config_.fleet, dir = settings.evaluation.evaluatorDir](
+                                            const Jobset & jobset) -> std::unique_ptr<JobSource> {
+            if (jobset.options.fleet.value_or(true)) return std::make_unique<fleet::FleetJobSource>(fleet, dir);
+            return std::make_unique<LocalJobSource>(dir);
+        };
+    }
     settings.evaluation.refusedResult = [this](const std::string & fingerprint, const std::string & why, bool damaged) {
         (damaged ? metrics_.resultsDamaged : metrics_.resultsWithEnvironmentErrors)++;
         spdlog::warn("evaluating {} again: {}", fingerprint, why);

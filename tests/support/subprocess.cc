@@ -127,11 +127,12 @@ std::string TempDir::write(const std::string & name, const std::string & content
     return full;
 }
 
-NixDaemon::NixDaemon(const std::string & dir) : socket_(dir + "/daemon.sock")
+NixDaemon::NixDaemon(const std::string & dir, const std::string & storeRoot) : socket_(dir + "/daemon.sock")
 {
     std::filesystem::remove(socket_); // a stale socket refuses connections
-    process_ = std::make_unique<Subprocess>(std::vector<std::string>{"nix-daemon"},
-                                            std::map<std::string, std::string>{{"NIX_DAEMON_SOCKET_PATH", socket_}});
+    std::map<std::string, std::string> env{{"NIX_DAEMON_SOCKET_PATH", socket_}};
+    if (!storeRoot.empty()) env["NIX_REMOTE"] = "local?root=" + storeRoot;
+    process_ = std::make_unique<Subprocess>(std::vector<std::string>{"nix-daemon"}, env);
     for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!std::filesystem::exists(socket_)) throw std::runtime_error("nix-daemon did not start");

@@ -69,11 +69,12 @@ private:
 };
 
 // A nix-daemon of the test's own, on a socket in `dir`; stopped when the
-// object goes away. Throws when it does not start.
+// object goes away. Throws when it does not start. With `storeRoot`, it
+// serves a chroot store there (Nix's local?root=DIR) instead of /nix/store.
 class NixDaemon
 {
 public:
-    explicit NixDaemon(const std::string & dir);
+    explicit NixDaemon(const std::string & dir, const std::string & storeRoot = "");
     const std::string & socket() const { return socket_; }
 
 private:

@@ -1,0 +1,320 @@
+#include "fleet_worker.hh"
+
+#include "chunk_lease.hh"
+#include "evaluation.hh"
+#include "git_fetcher.hh"
+#include "push_pipeline.hh"
+#include "stream_reply.hh"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+namespace evolive::fleet {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A worker joins an evaluation's machines, or refreshes its place there,
+// unless max-machines others were seen within the claim timeout.
+const char * const admitScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+local cap = tonumber(ARGV[2])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or cap == 0 or redis.call('ZCARD', KEYS[1]) < cap then
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+return 0
+)lua";
+
+double secondsSince(Clock::time_point t)
+{
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string hostName()
+{
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    return host;
+}
+
+} // namespace
+
+void workerLog(const std::string & line)
+{
+    std::cerr << "evolive worker: " + line + "\n" << std::flush;
+}
+
+struct Worker::Served
+{
+    std::string fingerprint;
+    std::chrono::milliseconds claimTimeout{60000};
+    long long maxAttempts = 3;
+};
+
+Worker::Worker(WorkerSettings settings) : settings_(std::move(settings))
+{
+    checkRedisUrl(settings_.redis);
+    if (settings_.name.empty()) settings_.name = hostName() + "-" + std::to_string(getpid());
+    if (!settings_.push.storeRoot.empty()) {
+        // The evaluator writes its .drv files into this machine's chroot
+        // store, the one the daemon serves and the pusher reads.
+        settings_.push.storeRoot = fs::absolute(settings_.push.storeRoot).lexically_normal().string();
+        if (settings_.push.storeRoot.back() == '/') settings_.push.storeRoot.pop_back();
+        setenv("NIX_REMOTE", ("local?root=" + settings_.push.storeRoot).c_str(), 1);
+    }
+    fs::create_directories(settings_.stateDir + "/logs");
+    push_ = std::make_unique<cache::PushSession>(settings_.push);
+}
+
+Worker::~Worker() = default;
+
+void Worker::stop()
+{
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    if (stopChunk_) stopChunk_();
+    wake_.notify_all();
+}
+
+void Worker::pause(std::chrono::milliseconds d)
+{
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, d, [&] { return stopping_.load(); });
+}
+
+void Worker::run()
+{
+    workerLog(settings_.name + ": serving " + settings_.redis + ", pushing to " + push_->cache().describe());
+    auto backoff = std::chrono::milliseconds(100);
+    bool wasDown = false;
+    while (!stopping_) {
+        try {
+            RedisConnection redis(settings_.redis, std::chrono::seconds(5));
+            if (wasDown) workerLog("Redis is back at " + settings_.redis);
+            wasDown = false;
+            backoff = std::chrono::milliseconds(100);
+            while (!stopping_) serveOnce(redis);
+        } catch (RedisError & e) {
+            if (!wasDown) workerLog(std::string(e.what()) + "; trying again with backoff");
+            wasDown = true;
+            pause(backoff);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        }
+    }
+    workerLog(settings_.name + ": stopped");
+}
+
+void Worker::serveOnce(RedisConnection & redis)
+{
+    // The evaluations it may take chunks of now.
+    std::vector<Served> served;
+    for (auto & fp : redis.command({"SMEMBERS", Keys::evaluations()}).elements) {
+        auto meta = redis.command({"HGETALL", Keys::evaluation(fp.str)});
+        if (meta.elements.empty()) {
+            // Expired: its coordinator is gone (a coordinator writes the
+            // hash before it adds the fingerprint, so this is no race).
+            redis.command({"SREM", Keys::evaluations(), fp.str});
+            continue;
+        }
+        std::map<std::string, std::string> m;
+        for (size_t i = 0; i + 1 < meta.elements.size(); i += 2) m[meta.elements[i].str] = meta.elements[i + 1].str;
+        if (m["v"] != std::to_string(protocolVersion)) continue;
+        if (redis.command({"EXISTS", Keys::cancel(fp.str)}).integer == 1) continue;
+        Served s{fp.str};
+        try {
+            s.claimTimeout = std::chrono::milliseconds(std::stoll(m["claimTimeoutMs"]));
+            s.maxAttempts = std::stoll(m["maxAttempts"]);
+            std::stoull(m["maxMachines"]);
+        } catch (std::exception &) {
+            continue; // not written by a coordinator of this version: not ours to serve
+        }
+        auto admitted = redis.command({"EVAL", admitScript, "1", Keys::machines(fp.str), settings_.name,
+                                       m["maxMachines"], m["claimTimeoutMs"], "86400"});
+        if (admitted.integer == 1) served.push_back(s);
+    }
+    if (served.empty()) return pause(std::chrono::milliseconds(250));
+
+    // First the chunks lost workers left idle past the claim timeout.
+    for (auto & s : served) {
+        auto key = Keys::chunks(s.fingerprint);
+        auto claimed = redis.command(
+            {"XAUTOCLAIM", key, Keys::group, settings_.name, std::to_string(s.claimTimeout.count()), "0-0", "COUNT", "1"},
+            true);
+        if (claimed.type != RedisReply::Type::Array || claimed.elements.size() < 2) continue; // gone meanwhile
+        auto entries = entryList(claimed.elements[1]);
+        if (entries.empty()) continue;
+        auto & entry = entries[0];
+        auto pending = redis.command({"XPENDING", key, Keys::group, entry.id, entry.id, "1"});
+        long long deliveries = pending.elements.empty() ? 1 : pending.elements[0].elements.at(3).integer;
+        if (deliveries > s.maxAttempts) {
+            // It lost `maxAttempts` workers: given up, its jobs become errors.
+            workerLog("chunk " + entry.fields["chunk"] + " of " + s.fingerprint + " given up after " +
+                      std::to_string(deliveries - 1) + " attempts");
+            redis.command({"XADD", Keys::results(s.fingerprint), "*", "v", std::to_string(protocolVersion), "type",
+                           "abandoned", "chunk", entry.fields["chunk"], "worker", settings_.name, "attempts",
+                           std::to_string(deliveries - 1)});
+            redis.command({"XACK", key, Keys::group, entry.id});
+            return;
+        }
+        workerLog("took over chunk " + entry.fields["chunk"] + " of " + s.fingerprint + " (attempt " +
+                  std::to_string(deliveries) + ")");
+        return runChunk(redis, s, entry, deliveries);
+    }
+
+    // Then new chunks: without waiting from every evaluation, then waiting
+    // a moment on one of them (in turn).
+    for (size_t round = 0; round < 2; ++round) {
+        for (size_t k = 0; k < served.size(); ++k) {
+            auto & s = served[(rotation_ + k) % served.size()];
+            std::vector<std::string> args{"XREADGROUP", "GROUP", Keys::group, settings_.name, "COUNT", "1"};
+            if (round == 1) args.insert(args.end(), {"BLOCK", "500"});
+            args.insert(args.end(), {"STREAMS", Keys::chunks(s.fingerprint), ">"});
+            auto reply = redis.command(args, true);
+            if (reply.type == RedisReply::Type::Error) continue; // NOGROUP: cancelled meanwhile
+            auto entries = readEntries(reply);
+            if (entries.empty()) {
+                if (round == 1) break;
+                continue;
+            }
+            workerLog("took chunk " + entries[0].fields["chunk"] + " of " + s.fingerprint);
+            return runChunk(redis, s, entries[0], 1);
+        }
+    }
+    ++rotation_;
+}
+
+void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEntry & entry, long long attempt)
+{
+    auto & fp = s.fingerprint;
+    auto chunkField = entry.fields.count("chunk") ? entry.fields.at("chunk") : "?";
+    auto send = [&](std::vector<std::string> fields) {
+        std::vector<std::string> args{"XADD", Keys::results(fp), "NOMKSTREAM", "*", "v", std::to_string(protocolVersion), "chunk",
+                                      chunkField, "worker", settings_.name};
+        args.insert(args.end(), fields.begin(), fields.end());
+        redis.command(args);
+    };
+
+    std::unique_ptr<LocalJobSource> source;
+    std::mutex sourceMutex;
+    std::string lostWhy;
+    auto lost = [&](const std::string & why) {
+        std::lock_guard lock(sourceMutex);
+        lostWhy = why;
+        if (source) source->cancel();
+    };
+    ChunkLease lease(settings_.redis, fp, entry.id, settings_.name, s.claimTimeout, lost);
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        stopChunk_ = [&] { lost("this worker is stopping; the chunk is left to be taken over"); };
+    }
+    struct Forget // stop() must not reach this chunk once it is over
+    {
+        Worker & w;
+        ~Forget()
+        {
+            std::lock_guard lock(w.mutex_);
+            w.stopChunk_ = nullptr;
+        }
+    } forget{*this};
+
+    auto started = Clock::now();
+    size_t jobs = 0;
+    try {
+        auto spec = decodeChunk(json::parse(entry.fields.at("spec")));
+        auto jobset = spec.jobset;
+        jobset.options.workers = settings_.workers;
+        if (settings_.maxMemoryMiB) jobset.options.maxMemoryMiB = settings_.maxMemoryMiB;
+
+        // The inputs at the coordinator's revisions, through this machine's mirrors.
+        GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout);
+        for (auto & [name, input] : spec.inputs) {
+            if (input.spec.type == InputType::Git) {
+                input.git = fetcher.fetch(input.spec.git, input.git->rev);
+                input.path = input.git->path;
+            } else if (input.spec.type == InputType::Path) {
+                input.path = input.spec.path;
+                std::string hash;
+                try {
+                    hash = hashDirectory(input.path);
+                } catch (std::exception & e) {
+                    throw std::runtime_error("path input '" + name + "': " + input.path +
+                                             " cannot be read on this machine: " + e.what());
+                }
+                if (hash != input.contentHash)
+                    throw std::runtime_error("path input '" + name + "': " + input.path +
+                                             " on this machine differs from the coordinator's (content hash " + hash +
+                                             ", expected " + input.contentHash + ")");
+            }
+        }
+        auto file = expressionFile(jobset, spec.inputs);
+        auto pathsFile = settings_.stateDir + "/logs/" + fp + "-chunk" + chunkField + ".paths.json";
+        std::ofstream(pathsFile) << json(spec.paths).dump();
+        auto logPath = settings_.stateDir + "/logs/" + fp + "-chunk" + chunkField + ".log";
+        std::ofstream(logPath, std::ios::trunc) << "evolive worker: chunk " << chunkField << " of " << fp << "\n";
+
+        {
+            std::lock_guard lock(sourceMutex);
+            source = std::make_unique<LocalJobSource>(settings_.evaluatorDir,
+                                                      std::vector<std::string>{"--paths", pathsFile});
+            if (!lostWhy.empty()) source->cancel();
+        }
+        JobSourceRequest request{jobset, spec.inputs, file, fp, logPath, spec.restrictions,
+                                 fs::absolute(settings_.stateDir + "/evaluator-home").lexically_normal().string()};
+        // The .drv files are on this machine only: the cache is how everyone
+        // else gets them, so a line goes out after its push. Pushes run
+        // beside the evaluation (PushPipeline), lines go out as they are ready.
+        PushPipeline pushes(push_->pusher(), settings_.push.closures);
+        auto sendReady = [&](std::vector<json> ready) {
+            for (auto & job : ready) send({"type", "job", "job", jsonLine(job)});
+        };
+        source->run(request, [&](json job) {
+            ++jobs;
+            if (job.contains("drvPath") && job["drvPath"].is_string()) pushes.add(std::move(job));
+            else send({"type", "job", "job", jsonLine(job)});
+            sendReady(pushes.takeDone());
+        });
+        double evaluateSeconds = secondsSince(started);
+        sendReady(pushes.finish());
+        auto pushErrors = pushes.pushErrors();
+        json stats{{"jobs", jobs},
+                   {"paths", spec.paths.size()},
+                   {"seconds", secondsSince(started)},
+                   {"evaluateSeconds", evaluateSeconds},
+                   {"pushSeconds", pushes.pushSeconds()},
+                   {"pushWaitSeconds", secondsSince(started) - evaluateSeconds},
+                   {"pushErrors", pushErrors},
+                   {"attempt", attempt}};
+        // Every job and its closure are out: only now is the chunk done.
+        send({"type", "done", "pushed", pushErrors == 0 ? "true" : "false", "stats", stats.dump()});
+        redis.command({"XACK", Keys::chunks(fp), Keys::group, entry.id});
+        workerLog("chunk " + chunkField + " of " + fp + " done: " + stats.dump());
+    } catch (RedisError &) {
+        throw;
+    } catch (std::exception & e) {
+        std::string why;
+        {
+            std::lock_guard lock(sourceMutex);
+            why = lostWhy;
+        }
+        if (!why.empty()) {
+            workerLog("chunk " + chunkField + " of " + fp + " stopped: " + why);
+            return;
+        }
+        // Not acknowledged: after the claim timeout it is tried again (here
+        // or elsewhere), up to max-attempts.
+        workerLog("chunk " + chunkField + " of " + fp + " failed: " + e.what());
+        send({"type", "failed", "message", e.what()});
+    }
+}
+
+} // namespace evolive::fleet
