@@ -5,6 +5,7 @@
 #include "drv_batch_store.hh"
 #include "fd_io.hh"
 #include "job_info.hh"
+#include "nix_api.hh"
 #include "worker.hh"
 
 #include <nix/logging.hh>
@@ -211,7 +212,7 @@ void Coordinator::handleResults(WorkerProcess & worker, const json & reply)
             worker.written = reply.value("handOff", worker.written);
         } catch (nix::Error & e) {
             for (auto & job : jobs)
-                if (!job.contains("error")) job = environmentErrorJob(job["attrPath"].get<AttrPath>(), renderError(e));
+                if (!job.contains("error")) job = environmentErrorJob(job["attrPath"].get<AttrPath>(), nix_api::renderError(e));
         }
     }
     for (auto & job : jobs) emit(std::move(job));
