@@ -44,7 +44,7 @@ int main(int argc, char ** argv)
             return;
         }
         args.validate();
-        if (!args.flake.empty()) nix::globalConfig.set("extra-experimental-features", "flakes");
+        if (!args.flake.empty()) evolive::nix_api::setSetting("extra-experimental-features", "flakes");
 
         if (isWorker) {
             auto code = evolive::runWorker(args);

@@ -39,6 +39,9 @@ std::string nixVersion();
 // collector, and (where Nix has them) the flake and fetcher settings.
 void initLibraries();
 
+// Sets a Nix setting as `--option NAME VALUE` would.
+void setSetting(const std::string & name, const std::string & value);
+
 // An evaluator on `store` with the search path and settings of `args`
 // (shared: Nix 2.26's EvalState hands out shared_from_this()).
 std::shared_ptr<nix::EvalState> makeEvalState(EvalJobsArgs & args, nix::ref<nix::Store> store);

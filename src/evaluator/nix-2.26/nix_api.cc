@@ -6,6 +6,7 @@
 
 #include <nix/attr-path.hh>
 #include <nix/common-eval-args.hh>
+#include <nix/config-global.hh>
 #include <nix/derivations.hh>
 #include <nix/derived-path.hh>
 #include <nix/eval-inline.hh>
@@ -21,6 +22,7 @@
 #include <nix/value-to-json.hh>
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 
 namespace evolive::nix_api {
@@ -35,6 +37,11 @@ void initLibraries()
     nix::initNix();
     nix::initGC();
     nix::flake::initLib(nix::flakeSettings);
+}
+
+void setSetting(const std::string & name, const std::string & value)
+{
+    nix::globalConfig.set(name, value);
 }
 
 std::shared_ptr<nix::EvalState> makeEvalState(EvalJobsArgs & args, nix::ref<nix::Store> store)
@@ -61,7 +68,8 @@ nix::Value * evalExprString(nix::EvalState & state, const std::string & text)
 
 nix::Value * evaluateFlake(nix::EvalState & state, EvalJobsArgs & args)
 {
-    auto [flakeRef, fragment] = nix::parseFlakeRefWithFragment(nix::fetchSettings, args.flake, nix::absPath("."));
+    auto [flakeRef, fragment] = nix::parseFlakeRefWithFragment(nix::fetchSettings, args.flake,
+                                                                  std::filesystem::current_path().string());
     nix::flake::LockFlags flags{.updateLockFile = false, .useRegistries = false, .allowUnlocked = false};
     auto locked = nix::flake::lockFlake(nix::flakeSettings, state, flakeRef, flags);
     nix::Value * vFlake = state.allocValue();
@@ -170,8 +178,7 @@ void queryMissing(nix::Store & store, const std::string & drvPath, const std::se
 {
     nix::StorePathSet build, substitute, unknown;
     uint64_t downloadSize, narSize;
-    nix::OutputsSpec::Names names;
-    for (auto & o : outputs) names.insert(o);
+    nix::OutputsSpec::Names names{nix::StringSet(outputs.begin(), outputs.end())};
     store.queryMissing({nix::DerivedPath::Built{.drvPath = nix::makeConstantStorePathRef(store.parseStorePath(drvPath)),
                                                 .outputs = names}},
                        build, substitute, unknown, downloadSize, narSize);

@@ -31,6 +31,11 @@ void initLibraries()
     nix::initGC();
 }
 
+void setSetting(const std::string & name, const std::string & value)
+{
+    nix::globalConfig.set(name, value);
+}
+
 std::shared_ptr<nix::EvalState> makeEvalState(EvalJobsArgs & args, nix::ref<nix::Store> store)
 {
     return std::make_shared<nix::EvalState>(args.searchPath, store);
