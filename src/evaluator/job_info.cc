@@ -19,12 +19,9 @@ namespace {
 // which printValueAsJSON writes as they are and nlohmann refuses.
 json valueToJson(nix::EvalState & state, nix::Value & v, const std::string & field)
 {
-    auto text = nix_api::valueToJsonText(state, v);
-    try {
-        return json::parse(text);
-    } catch (json::parse_error &) {
-        notUtf8(field);
-    }
+    auto value = nix_api::valueToJson(state, v);
+    if (!value) notUtf8(field);
+    return std::move(*value);
 }
 
 // The first string (or key) in `value` that is not valid UTF-8, as a field

@@ -82,9 +82,10 @@ std::optional<Formals> formalsOf(nix::EvalState & state, const nix::Value & fun)
 // The names of the search path's `name=path` entries (-I, NIX_PATH).
 std::set<std::string> searchPathNames(nix::EvalState & state);
 
-// `v` (strictly) as JSON text, as builtins.toJSON and nix-eval-jobs write it;
-// strings are written as they are, which need not be UTF-8.
-std::string valueToJsonText(nix::EvalState & state, nix::Value & v);
+// `v` (strictly) as JSON, as builtins.toJSON and nix-eval-jobs write it.
+// Nothing when one of its strings is not UTF-8 (Nix strings are bytes; a
+// JSON line holds text).
+std::optional<nlohmann::json> valueToJson(nix::EvalState & state, nix::Value & v);
 
 // --- Derivations -----------------------------------------------------------
 

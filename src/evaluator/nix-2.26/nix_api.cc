@@ -37,6 +37,11 @@ void initLibraries()
     nix::initNix();
     nix::initGC();
     nix::flake::initLib(nix::flakeSettings);
+    // Nix 2.26 stops at a call depth of 10,000 (max-call-depth); Nix 2.8 had
+    // no such limit, and a worker's 512 MiB stack holds the 20,000-deep
+    // dependency chains it evaluates. Unless nix.conf or --option sets it,
+    // the stack is the limit here too (an overflow is the job's error).
+    nix::evalSettings.maxCallDepth.setDefault(1000000);
 }
 
 void setSetting(const std::string & name, const std::string & value)
@@ -136,12 +141,18 @@ std::set<std::string> searchPathNames(nix::EvalState & state)
     return names;
 }
 
-std::string valueToJsonText(nix::EvalState & state, nix::Value & v)
+std::optional<nlohmann::json> valueToJson(nix::EvalState & state, nix::Value & v)
 {
+    // Nix 2.26 builds an nlohmann value, whose strings are the bytes as
+    // they are: writing it is what refuses those that are not UTF-8.
     nix::NixStringContext context;
-    std::ostringstream out;
-    nix::printValueAsJSON(state, true, v, nix::noPos, out, context);
-    return out.str();
+    auto value = nix::printValueAsJSON(state, true, v, nix::noPos, context);
+    try {
+        (void) value.dump();
+    } catch (nlohmann::json::type_error &) {
+        return std::nullopt;
+    }
+    return value;
 }
 
 DerivationFields describeDerivation(nix::EvalState & state, const std::string & attr, nix::Value & v, bool withMeta)

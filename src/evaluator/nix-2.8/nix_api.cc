@@ -125,12 +125,18 @@ std::set<std::string> searchPathNames(nix::EvalState & state)
     return names;
 }
 
-std::string valueToJsonText(nix::EvalState & state, nix::Value & v)
+std::optional<nlohmann::json> valueToJson(nix::EvalState & state, nix::Value & v)
 {
+    // Nix 2.8 writes the text itself, strings byte for byte: nlohmann
+    // refuses what is not UTF-8 when it reads it back.
     nix::PathSet context;
     std::ostringstream out;
     nix::printValueAsJSON(state, true, v, nix::noPos, out, context);
-    return out.str();
+    try {
+        return nlohmann::json::parse(out.str());
+    } catch (nlohmann::json::parse_error &) {
+        return std::nullopt;
+    }
 }
 
 DerivationFields describeDerivation(nix::EvalState & state, const std::string & attr, nix::Value & v, bool withMeta)
