@@ -41,6 +41,7 @@ struct ServerConfig
     std::string results;                     // "": STATE/results; a directory, or s3://BUCKET?...&prefix=P
     cache::PushSettings push;                // push.cache "": STATE/binary-cache
     EvalRestrictions restrictions;           // what evaluations may see (docs/security.md)
+    std::string evaluatorDir;                // whose evolive-eval-jobs evaluates; "": beside evolive
 };
 
 // Reads a TOML file into `config` (keys not in the file keep their value).

@@ -54,7 +54,7 @@ Server::Server(ServerConfig config) : config_(std::move(config))
     settings.evaluation.gitTimeout = config_.gitTimeout;
     settings.evaluation.restrictions = config_.restrictions;
     if (!config_.restrictions.restrictEval) spdlog::warn("restrict-eval is off: evaluations may read any file this server can");
-    settings.evaluation.evaluatorDir = std::filesystem::canonical("/proc/self/exe").parent_path();
+    settings.evaluation.evaluatorDir = config_.evaluatorDir; // finishConfig() filled it in
     settings.evaluation.refusedResult = [this](const std::string & fingerprint, const std::string & why, bool damaged) {
         (damaged ? metrics_.resultsDamaged : metrics_.resultsWithEnvironmentErrors)++;
         spdlog::warn("evaluating {} again: {}", fingerprint, why);
