@@ -1,5 +1,6 @@
 #include "coordinator.hh"
 
+#include "attr_path_list.hh"
 #include "channel.hh"
 #include "constituents.hh"
 #include "drv_batch_store.hh"
@@ -71,6 +72,23 @@ void placeFd(int fd, int target)
         return;
     }
     dup2(fd, target);
+}
+
+// --paths FILE, `-` for standard input. Read before any worker starts, so
+// that bad input costs nothing.
+std::vector<AttrPath> readPathsFile(const std::string & file)
+{
+    std::string text;
+    try {
+        text = file == "-" ? nix::drainFD(STDIN_FILENO) : nix::readFile(file);
+    } catch (nix::Error & e) {
+        throw nix::UsageError("--paths: %s", nix_api::plainMessage(e));
+    }
+    try {
+        return parseAttrPathList(text);
+    } catch (std::exception & e) {
+        throw nix::UsageError("--paths %s: %s", file, e.what());
+    }
 }
 
 } // namespace
@@ -149,10 +167,15 @@ void Coordinator::dispatch(WorkerProcess & worker)
     worker.batch.assign(queue_.begin(), queue_.begin() + n);
     queue_.erase(queue_.begin(), queue_.begin() + n);
     worker.current = 0;
-    json paths = json::array();
-    for (auto & p : worker.batch) paths.push_back(p);
+    json paths = json::array(), entered = json::array();
+    for (auto & p : worker.batch) {
+        if (entered_.count(p)) entered.push_back(paths.size());
+        paths.push_back(p);
+    }
+    json request{{"paths", paths}, {"written", worker.written}};
+    if (!entered.empty()) request["entered"] = entered;
     try {
-        writeAll(worker.requestFd, json{{"paths", paths}, {"written", worker.written}}.dump() + "\n", "writing to pipe");
+        writeAll(worker.requestFd, request.dump() + "\n", "writing to pipe");
     } catch (std::system_error &) {
         // It died; its exit is noticed on the reply pipe and the batch is
         // handled there.
@@ -163,6 +186,10 @@ void Coordinator::emit(json job)
 {
     ++jobs_;
     if (job.contains("error")) ++errors_;
+    if (args_.listPaths) {
+        std::cout << listedPathLine(job).dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+        return;
+    }
     if (args_.constituents) {
         if (job.contains("namedConstituents") && !job["namedConstituents"].empty() && !job.contains("error")) {
             aggregates_.push_back(std::move(job));
@@ -188,7 +215,8 @@ void Coordinator::handleResults(WorkerProcess & worker, const json & reply)
             for (auto & name : result["children"]) {
                 AttrPath child = batch[i];
                 child.push_back(name.get<std::string>());
-                queue_.push_back(std::move(child));
+                // A path also given with --paths is evaluated once, as given.
+                if (!entered_.count(child)) queue_.push_back(std::move(child));
             }
         }
     }
@@ -285,7 +313,14 @@ void Coordinator::handleExit(WorkerProcess & worker)
 int Coordinator::run()
 {
     auto started = std::chrono::steady_clock::now();
-    queue_.push_back({});
+    if (args_.pathsFile.empty()) {
+        queue_.push_back({});
+    } else {
+        for (auto & path : readPathsFile(args_.pathsFile)) {
+            entered_.insert(path);
+            queue_.push_back(std::move(path));
+        }
+    }
     spawnWorker(); // one worker lists the top level; the others start once there is work
 
     while (fatal_.empty()) {

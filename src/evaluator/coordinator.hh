@@ -12,6 +12,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,7 @@ private:
     std::string fatal_;              // why the whole evaluation cannot happen
     size_t jobs_ = 0, errors_ = 0, restarts_ = 0;
     std::shared_ptr<DrvBatchStore> drvWriter_;
+    std::set<AttrPath> entered_;     // the --paths paths: sets there are entered
 
     // With --constituents: every job by name, and the aggregates whose named
     // constituents are resolved once all jobs are known.

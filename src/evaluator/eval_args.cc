@@ -132,6 +132,21 @@ EvalJobsArgs::EvalJobsArgs() : MixCommonArgs("evolive-eval-jobs")
         .handler = {&rejectUnusedArgs, true},
     });
     addFlag({
+        .longName = "list-paths",
+        .description = "Print the attribute path of each job a run would report, without instantiating "
+                       "any derivation (for splitting an evaluation into chunks).",
+        .category = evalCategory,
+        .handler = {&listPaths, true},
+    });
+    addFlag({
+        .longName = "paths",
+        .description = "Evaluate the attribute paths listed in *file* (a JSON array of arrays of "
+                       "strings; `-` reads standard input) instead of walking from the root.",
+        .category = evalCategory,
+        .labels = {"file"},
+        .handler = {&pathsFile},
+    });
+    addFlag({
         .longName = "batch-size",
         .description = "Attributes sent to a worker at a time (default: chosen from the queue length).",
         .category = evalCategory,
@@ -166,6 +181,9 @@ void EvalJobsArgs::validate() const
     }
     if (noInstantiate && (!gcRootsDir.empty() || showInputDrvs || checkCacheStatus))
         throw nix::UsageError("--no-instantiate writes no .drv files, so it cannot be combined with "
+                              "--gc-roots-dir, --show-input-drvs or --check-cache-status");
+    if (listPaths && (!gcRootsDir.empty() || showInputDrvs || checkCacheStatus))
+        throw nix::UsageError("--list-paths instantiates no derivation, so it cannot be combined with "
                               "--gc-roots-dir, --show-input-drvs or --check-cache-status");
     if (effectiveHardLimitMiB() < maxMemoryMiB)
         throw nix::UsageError("--max-memory-hard must not be below --max-memory-size");

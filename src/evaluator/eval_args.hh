@@ -30,6 +30,8 @@ struct EvalJobsArgs : virtual nix::MixEvalArgs, virtual nix::MixCommonArgs, virt
     bool showInputDrvs = false;
     bool noInstantiate = false;
     bool rejectUnusedArgs = false;   // --reject-unused-args: an --arg the root does not take is an error
+    bool listPaths = false;          // --list-paths: walk and list the jobs' paths, instantiate nothing
+    std::string pathsFile;           // --paths FILE: start from these attribute paths, not the root
     size_t batchSize = 0;            // attributes per worker request; 0 = automatic
     bool helpRequested = false;
 

@@ -61,8 +61,9 @@ json describeMeta(nix::EvalState & state, const nix_api::DerivationFields & drv)
 
 // Aggregate jobs (`_hydraAggregate = true`) list their constituents as
 // derivations (reported by .drv path) or as job names (resolved by the
-// coordinator once every job is known).
-void describeConstituents(nix::EvalState & state, nix::Value & v, json & job)
+// coordinator once every job is known). Without `drvPaths` (--list-paths)
+// the derivations are only recognised, not instantiated.
+void describeConstituents(nix::EvalState & state, nix::Value & v, json & job, bool drvPaths = true)
 {
     if (!nix_api::boolAttr(state, v, "_hydraAggregate", false)) return;
 
@@ -72,6 +73,7 @@ void describeConstituents(nix::EvalState & state, nix::Value & v, json & job)
         if (element->type() == nix::nString) {
             named.push_back(nix_api::stringNoContext(state, *element));
         } else if (element->type() == nix::nAttrs && state.isDerivation(*element)) {
+            if (!drvPaths) continue;
             drvs.push_back(nix_api::drvPathOf(state, *element));
         } else {
             throw nix::Error("a constituent of an aggregate must be a derivation or an attribute name, not %s",
@@ -135,6 +137,27 @@ json describeDerivation(nix::EvalState & state, const EvalJobsArgs & args, const
         notUtf8(firstNonUtf8(job, ""));
     }
     return job;
+}
+
+json describeListedPath(nix::EvalState & state, const EvalJobsArgs & args, const AttrPath & path, nix::Value & v)
+{
+    json entry{{"attr", showAttrPath(path)}, {"attrPath", path}};
+    if (!args.constituents) return entry;
+    json aggregate;
+    describeConstituents(state, v, aggregate, false);
+    if (!aggregate.contains("namedConstituents")) return entry;
+    entry["aggregate"] = true;
+    entry["namedConstituents"] = aggregate["namedConstituents"];
+    if (aggregate.contains("globConstituents")) entry["globConstituents"] = true;
+    return entry;
+}
+
+json listedPathLine(const json & job)
+{
+    json entry{{"attr", job.at("attr")}, {"attrPath", job.at("attrPath")}};
+    for (auto field : {"aggregate", "namedConstituents", "globConstituents"})
+        if (job.contains(field)) entry[field] = job[field];
+    return entry;
 }
 
 void addStoreFields(nix::Store & store, const EvalJobsArgs & args, json & job)

@@ -17,6 +17,17 @@ namespace evolive {
 nlohmann::json describeDerivation(nix::EvalState & state, const EvalJobsArgs & args, const AttrPath & path,
                                   nix::Value & v, nix::Value * apply);
 
+// The --list-paths line of a derivation value at `path`: `attr` and
+// `attrPath`, and with --constituents, for an aggregate, `aggregate`,
+// `namedConstituents` and `globConstituents` as describeDerivation reads
+// them. Computes no .drv path. Throws nix::Error for evaluation errors.
+nlohmann::json describeListedPath(nix::EvalState & state, const EvalJobsArgs & args, const AttrPath & path,
+                                  nix::Value & v);
+
+// What --list-paths prints for a worker's result line (a listed
+// derivation, or an error line: the error is not part of a listing).
+nlohmann::json listedPathLine(const nlohmann::json & job);
+
 // The fields that need the .drv in the store (gcroot, cacheStatus,
 // inputDrvs); added once the worker has written its batch of derivations.
 void addStoreFields(nix::Store & store, const EvalJobsArgs & args, nlohmann::json & job);

@@ -130,5 +130,7 @@ void addPermRoot(nix::Store & store, const std::string & path, const std::string
 // Nix's rendering of an error (`error: ...` with position and, with
 // --show-trace, the trace), without colour codes.
 std::string renderError(const nix::Error & e);
+// Only the error's message, without colour codes.
+std::string plainMessage(const nix::Error & e);
 
 } // namespace evolive::nix_api

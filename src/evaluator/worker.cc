@@ -168,8 +168,10 @@ nix::Value * evaluateRoot(nix::EvalState & state, EvalJobsArgs & args)
     return root;
 }
 
+// `entered`: a set here is recursed into whatever its
+// recurseForDerivations (the root, and a path asked for with --paths).
 json evaluateAttr(nix::EvalState & state, EvalJobsArgs & args, nix::Value * root, const AttrPath & path,
-                  nix::Value * apply)
+                  nix::Value * apply, bool entered)
 {
     nix::Value * v = root;
     for (auto & name : path) {
@@ -181,9 +183,10 @@ json evaluateAttr(nix::EvalState & state, EvalJobsArgs & args, nix::Value * root
     state.forceValue(*v, nix::noPos);
 
     if (v->type() != nix::nAttrs) return {{"skip", true}};
+    if (state.isDerivation(*v) && args.listPaths) return {{"job", describeListedPath(state, args, path, *v)}};
     if (state.isDerivation(*v)) return {{"job", describeDerivation(state, args, path, *v, apply)}};
 
-    bool recurse = args.forceRecurse || path.empty();
+    bool recurse = args.forceRecurse || entered;
     if (!recurse) recurse = nix_api::boolAttr(state, *v, "recurseForDerivations", false);
     if (!recurse) return {{"skip", true}};
     return {{"children", nix_api::attrNames(state, *v)}};
@@ -199,7 +202,9 @@ bool needsDrvsOnDisk(const EvalJobsArgs & args)
 int runWorker(EvalJobsArgs & args)
 {
     installFatalSignalHandlers();
-    if (args.noInstantiate) nix::settings.readOnlyMode = true;
+    // A listing writes nothing to the store either (not even the files
+    // that evaluating `toFile` or a path interpolation would add).
+    if (args.noInstantiate || args.listPaths) nix::settings.readOnlyMode = true;
 
     auto store = DrvBatchStore::open();
     auto batching = store.dynamic_pointer_cast<DrvBatchStore>();
@@ -227,6 +232,8 @@ int runWorker(EvalJobsArgs & args)
         json results = json::array();
         bool restart = false;
         auto & paths = request.at("paths");
+        std::set<size_t> entered;
+        if (request.contains("entered")) entered = request["entered"].get<std::set<size_t>>();
         auto batchStarted = std::chrono::steady_clock::now();
         for (size_t i = 0; i < paths.size(); ++i) {
             // Slow jobs: report what is done every so often (the coordinator
@@ -236,7 +243,7 @@ int runWorker(EvalJobsArgs & args)
             // Tells the coordinator which job to blame if this one kills us.
             if (i) send({{"at", i}});
             try {
-                results.push_back(evaluateAttr(*state, args, root, path, apply));
+                results.push_back(evaluateAttr(*state, args, root, path, apply, path.empty() || entered.count(i)));
             } catch (nix::Error & e) {
                 auto message = nix_api::renderError(e);
                 nix::logger->log(nix::lvlError, nix::fmt("evaluating '%s': %s", showAttrPath(path), message));

@@ -1,7 +1,10 @@
 #include "attr_path.hh"
+#include "attr_path_list.hh"
+#include "json_parse.hh"
 
 #include <gtest/gtest.h>
 
+using evolive::parseAttrPathList;
 using evolive::showAttrPath;
 
 TEST(AttrPath, PlainNamesJoinWithDots)
@@ -38,4 +41,20 @@ TEST(AttrPath, DifferentPathsNeverShowTheSame)
 {
     EXPECT_NE(showAttrPath({"a.b"}), showAttrPath({"a", "b"}));
     EXPECT_NE(showAttrPath({"a\"", "b"}), showAttrPath({"a\".\"b"}));
+}
+
+TEST(AttrPathList, KeepsEachPathOnceInOrder)
+{
+    using Paths = std::vector<evolive::AttrPath>;
+    EXPECT_EQ(parseAttrPathList(R"([["b"], [], ["a.b", "c"], ["b"]])"), (Paths{{"b"}, {}, {"a.b", "c"}}));
+    EXPECT_EQ(parseAttrPathList("[]"), Paths{});
+}
+
+TEST(AttrPathList, RefusesWhatIsNotAListOfPaths)
+{
+    EXPECT_THROW(parseAttrPathList(R"({"a": ["b"]})"), std::invalid_argument);
+    EXPECT_THROW(parseAttrPathList(R"([["a", null]])"), std::invalid_argument);
+    EXPECT_THROW(parseAttrPathList(R"(["a"])"), std::invalid_argument);
+    EXPECT_THROW(parseAttrPathList(R"([[["a"]]])"), evolive::JsonParseError);
+    EXPECT_THROW(parseAttrPathList("[[\"a\"]"), evolive::JsonParseError);
 }

@@ -231,4 +231,9 @@ std::string renderError(const nix::Error & e)
     return nix::filterANSIEscapes(out.str(), true);
 }
 
+std::string plainMessage(const nix::Error & e)
+{
+    return nix::filterANSIEscapes(e.info().msg.str(), true);
+}
+
 } // namespace evolive::nix_api
