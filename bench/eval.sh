@@ -10,10 +10,18 @@
 # the same salt again right after. Peers: nix-instantiate and nix-env (only
 # where every job evaluates, errors=false), and nix-eval-jobs when it is on
 # PATH. Raw measurements go to bench/results/eval-<time>.tsv.
+#
+# Against Nix 2.26 (Debian 13), inside scripts/nix-2.26's root, where the
+# build is build-nix-2.26 and the peers are Nix 2.26's:
+#   scripts/nix-2.26 run bench/eval.sh
+#   scripts/nix-2.26 run env PATH=/opt/nix-eval-jobs/bin:/usr/bin:/bin bench/eval.sh   # with nix-eval-jobs
+# (bench/build-nix-eval-jobs.sh builds nix-eval-jobs there from its source.)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="${EVOLIVE_BUILD:-$root/build}/bin/evolive-eval-jobs"
+default_build="$root/build"
+[ -n "${EVOLIVE_IN_NIX226_ROOT:-}" ] && default_build="$root/build-nix-2.26"
+bin="${EVOLIVE_BUILD:-$default_build}/bin/evolive-eval-jobs"
 workload="$root/bench/workloads/synthetic.nix"
 n="${BENCH_N:-20000}"
 work="${BENCH_WORK:-1000}"
@@ -49,6 +57,7 @@ cold_warm() {
 }
 
 common=(--arg n "$n" --arg work "$work")
+echo "bench: $(nix-instantiate --version | head -n 1), $bin" >&2
 echo "bench: synthetic.nix n=$n work=$work, $repeat repeat(s); raw results in $raw" >&2
 for rep in $(seq 1 "$repeat"); do
   for errors in false true; do
@@ -79,7 +88,7 @@ awk -F'\t' '
   }
   END {
     base_cold = median(t["nix-instantiate\t1\tfalse\tcold"]); base_warm = median(t["nix-instantiate\t1\tfalse\twarm"])
-    printf "\n%-18s %7s %6s %9s %9s %10s %11s %11s\n", "tool", "workers", "errors", "cold s", "warm s", "peak GB", "cold/inst", "warm/inst"
+    printf "\n%-18s %7s %6s %9s %9s %10s %11s %11s %10s %10s\n", "tool", "workers", "errors", "cold s", "warm s", "peak GB", "cold/inst", "warm/inst", "cold/nej", "warm/nej"
     n = 0; for (r in rows) order[++n] = r
     for (i = 2; i <= n; i++) { x = order[i]; for (j = i - 1; j > 0 && order[j] > x; j--) order[j + 1] = order[j]; order[j + 1] = x }
     for (i = 1; i <= n; i++) {
@@ -88,7 +97,11 @@ awk -F'\t' '
       pc = median(m[order[i] "\tcold"]); pw = median(m[order[i] "\twarm"]); peak = (pc > pw ? pc : pw) / 1048576
       rc = (f[3] == "false" && base_cold > 0) ? sprintf("%.2f", c / base_cold) : "-"
       rw = (f[3] == "false" && base_warm > 0) ? sprintf("%.2f", w / base_warm) : "-"
-      printf "%-18s %7s %6s %9.2f %9.2f %10.2f %11s %11s\n", f[1], f[2], f[3], c, w, peak, rc, rw
+      # Against nix-eval-jobs with the same workers and jobset, when it ran.
+      peer = "nix-eval-jobs\t" f[2] "\t" f[3]
+      nc = (f[1] == "evolive-eval-jobs" && (peer "\tcold") in t) ? sprintf("%.2f", c / median(t[peer "\tcold"])) : "-"
+      nw = (f[1] == "evolive-eval-jobs" && (peer "\twarm") in t) ? sprintf("%.2f", w / median(t[peer "\twarm"])) : "-"
+      printf "%-18s %7s %6s %9.2f %9.2f %10.2f %11s %11s %10s %10s\n", f[1], f[2], f[3], c, w, peak, rc, rw, nc, nw
     }
     print "\nTargets (docs/evaluator.md): evolive-eval-jobs with 2 workers at most 0.60 of nix-instantiate, cold and warm,"
     print "and no process larger than nix-instantiate'"'"'s peak."

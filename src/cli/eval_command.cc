@@ -33,6 +33,7 @@ struct EvalCommandOptions
     bool push = false;
     bool force = false;
     std::string results; // "": STATE/results; a directory or s3://BUCKET?...
+    std::string evaluatorDir; // "": beside this program
     bool noRestrictEval = false;
     EvalRestrictions restrictions;
     cache::PushSettings pushTo; // cache "" means STATE/binary-cache
@@ -91,8 +92,8 @@ int runEvalCommand(EvalCommandOptions & o)
     settings.force = o.force;
     settings.restrictions = o.restrictions;
     settings.restrictions.restrictEval = !o.noRestrictEval;
-    settings.evaluatorDir = fs::canonical("/proc/self/exe").parent_path();
     try {
+        settings.evaluatorDir = evaluatorDirFor(o.evaluatorDir);
         settings.results = results::openResultStore(o.results, o.stateDir);
     } catch (std::exception & e) {
         std::cout << json{{"type", "failed"}, {"stage", "prepare"}, {"message", e.what()}}.dump() << std::endl;
@@ -160,6 +161,8 @@ void addEvalCommand(CLI::App & app)
     cmd->add_flag("--progress", options->progress, "show progress on stderr");
     cmd->add_flag("--no-progress", options->noProgress, "never show progress");
     cmd->add_flag("--force", options->force, "evaluate again even when the same fingerprint has a stored result");
+    cmd->add_option("--evaluator-dir", options->evaluatorDir,
+                    "the directory whose evolive-eval-jobs evaluates (e.g. the Nix 2.26 build's bin; default: beside evolive)");
     cmd->add_option("--results", options->results,
                     "where results are kept: a directory or s3://BUCKET?...&prefix=P (default: STATE/results)");
     // What the evaluation may see: restricted unless loosened here (docs/security.md).

@@ -58,6 +58,7 @@ int runServe(ServeOptions & o)
         if (given(o, "allowed-uri")) config.restrictions.allowedUris = f.restrictions.allowedUris;
         if (given(o, "allow-import-from-derivation")) config.restrictions.importFromDerivation = true;
         if (given(o, "evaluator-env")) config.restrictions.evaluatorEnv = f.restrictions.evaluatorEnv;
+        if (given(o, "evaluator-dir")) config.evaluatorDir = f.evaluatorDir;
         if (given(o, "fleet")) config.fleet.redis = f.fleet.redis;
         if (given(o, "chunk-size")) config.fleet.chunkSize = f.fleet.chunkSize;
         if (given(o, "max-machines")) config.fleet.maxMachines = f.fleet.maxMachines;
@@ -136,6 +137,7 @@ void addServeCommand(CLI::App & app)
     o->given["allowed-uri"] = cmd->add_option("--allowed-uri", f.restrictions.allowedUris, "a URI prefix expressions may fetch from (Nix's allowed-uris; repeatable)");
     o->given["allow-import-from-derivation"] = cmd->add_flag("--allow-import-from-derivation", f.restrictions.importFromDerivation, "let expressions build derivations while they are evaluated");
     o->given["evaluator-env"] = cmd->add_option("--evaluator-env", f.restrictions.evaluatorEnv, "an environment variable the evaluator may see besides Nix's own (repeatable)");
+    o->given["evaluator-dir"] = cmd->add_option("--evaluator-dir", f.evaluatorDir, "the directory whose evolive-eval-jobs evaluates (e.g. the Nix 2.26 build's bin; default: beside evolive)");
     // The fleet (docs/fleet.md).
     o->given["fleet"] = cmd->add_option("--fleet", f.fleet.redis, "evaluate on a fleet of `evolive worker`s through this Redis: redis://HOST:PORT or unix:///PATH");
     o->given["chunk-size"] = cmd->add_option("--chunk-size", f.fleet.chunkSize, "attribute paths per chunk of a fleet evaluation (default 200)")->check(CLI::PositiveNumber);

@@ -1,8 +1,7 @@
 #include "constituents.hh"
 
-#include <nix/derivations.hh>
-#include <nix/local-fs-store.hh>
-#include <nix/store-api.hh>
+#include "nix_api.hh"
+
 #include <nix/util.hh>
 
 #include <algorithm>
@@ -136,29 +135,14 @@ private:
     void rewrite(json & job, const std::set<std::string> & constituents)
     {
         if (!store_) store_ = nix::openStore();
-        auto & store = *store_;
-        auto drvPath = store.parseStorePath(job["drvPath"].get<std::string>());
-        auto drv = store.readDerivation(drvPath);
-        for (auto & c : constituents) {
-            auto path = store.parseStorePath(c);
-            auto child = store.readDerivation(path);
-            drv.inputDrvs[path] = {child.outputs.begin()->first};
-        }
-        std::string drvName(drvPath.name());
-        drvName.resize(drvName.size() - nix::drvExtension.size());
-        auto modulo = nix::hashDerivationModulo(store, drv, true);
-        auto h = modulo.hashes.find("out");
-        if (modulo.kind != nix::DrvHash::Kind::Regular || h == modulo.hashes.end()) return;
-        auto outPath = store.makeOutputPath("out", h->second, drvName);
-        drv.env["out"] = store.printStorePath(outPath);
-        drv.outputs.insert_or_assign("out", nix::DerivationOutput{nix::DerivationOutput::InputAddressed{outPath}});
-        auto newDrvPath = nix::writeDerivation(store, drv);
+        auto rewritten = nix_api::addConstituentInputs(*store_, job["drvPath"].get<std::string>(), constituents);
+        if (!rewritten) return;
         if (!args_.gcRootsDir.empty()) {
-            auto root = args_.gcRootsDir + "/" + std::string(newDrvPath.to_string());
-            if (!nix::pathExists(root)) dynamic_cast<nix::LocalFSStore &>(store).addPermRoot(newDrvPath, root);
+            auto root = args_.gcRootsDir + "/" + std::string(nix::baseNameOf(rewritten->drvPath));
+            if (!nix::pathExists(root)) nix_api::addPermRoot(*store_, rewritten->drvPath, root);
         }
-        job["drvPath"] = store.printStorePath(newDrvPath);
-        job["outputs"]["out"] = store.printStorePath(outPath);
+        job["drvPath"] = rewritten->drvPath;
+        job["outputs"]["out"] = rewritten->outPath;
     }
 
     const EvalJobsArgs & args_;

@@ -6,6 +6,7 @@
 #include "drv_batch_store.hh"
 #include "fd_io.hh"
 #include "job_info.hh"
+#include "nix_api.hh"
 #include "worker.hh"
 
 #include <nix/logging.hh>
@@ -81,7 +82,7 @@ std::vector<AttrPath> readPathsFile(const std::string & file)
     try {
         text = file == "-" ? nix::drainFD(STDIN_FILENO) : nix::readFile(file);
     } catch (nix::Error & e) {
-        throw nix::UsageError("--paths: %s", nix::filterANSIEscapes(e.info().msg.str(), true));
+        throw nix::UsageError("--paths: %s", nix_api::plainMessage(e));
     }
     try {
         return parseAttrPathList(text);
@@ -239,7 +240,7 @@ void Coordinator::handleResults(WorkerProcess & worker, const json & reply)
             worker.written = reply.value("handOff", worker.written);
         } catch (nix::Error & e) {
             for (auto & job : jobs)
-                if (!job.contains("error")) job = environmentErrorJob(job["attrPath"].get<AttrPath>(), renderError(e));
+                if (!job.contains("error")) job = environmentErrorJob(job["attrPath"].get<AttrPath>(), nix_api::renderError(e));
         }
     }
     for (auto & job : jobs) emit(std::move(job));

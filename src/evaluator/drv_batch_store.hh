@@ -14,65 +14,57 @@
 // Whatever needs a .drv on disk inside a worker (reading it, building it,
 // querying its info, --check-cache-status) writes the worker's not yet
 // confirmed .drv files itself first, so the evaluator sees no difference.
+//
+// This header is the same for every Nix version; the store itself (a
+// nix::LocalStore subclass, whose constructor and virtual methods differ
+// between versions) is in nix-<version>/local_drv_batch_store.cc.
 #pragma once
 
-#include <nix/local-store.hh>
+#include <nix/store-api.hh>
 
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <string>
+#include <vector>
 
 namespace evolive {
 
-class DrvBatchStore : public nix::LocalStore
+class DrvBatchStore
 {
 public:
-    explicit DrvBatchStore(const Params & params);
+    virtual ~DrvBatchStore() = default;
 
     // Opens the configured store; batches when it is a local store this
-    // process may write, and otherwise returns the ordinary store.
+    // process may write, and otherwise returns the ordinary store. The
+    // batching store is found again with
+    // store.dynamic_pointer_cast<DrvBatchStore>().
     static nix::ref<nix::Store> open();
 
     // Worker: the .drv files created since the last hand-off, as
     // [[name, text, [references]], ...], for the coordinator to write. They
     // count as valid here from now on; their texts are kept until
     // confirmWritten() so that the worker can still write them itself.
-    nlohmann::json handOff();
+    virtual nlohmann::json handOff() = 0;
     // Worker: hand-offs up to and including number `handOffs` are on disk.
-    void confirmWritten(uint64_t handOffs);
-    uint64_t handOffCount() const { return handOffs_; }
+    virtual void confirmWritten(uint64_t handOffs) = 0;
+    virtual uint64_t handOffCount() const = 0;
 
     // Coordinator: writes .drv files handed off by a worker.
-    void writeHandedOff(const nlohmann::json & drvs);
+    virtual void writeHandedOff(const nlohmann::json & drvs) = 0;
 
     // Writes every .drv this process created that may not be on disk yet.
-    void flush();
-
-    nix::StorePath addTextToStore(std::string_view name, std::string_view s, const nix::StorePathSet & references,
-                                  nix::RepairFlag repair) override;
-    bool isValidPathUncached(const nix::StorePath & path) override;
-    void queryPathInfoUncached(const nix::StorePath & path,
-                               nix::Callback<std::shared_ptr<const nix::ValidPathInfo>> callback) noexcept override;
-    nix::ref<nix::FSAccessor> getFSAccessor() override;
-    void buildPaths(const std::vector<nix::DerivedPath> & paths, nix::BuildMode buildMode,
-                    std::shared_ptr<nix::Store> evalStore) override;
-    void queryMissing(const std::vector<nix::DerivedPath> & targets, nix::StorePathSet & willBuild,
-                      nix::StorePathSet & willSubstitute, nix::StorePathSet & unknown, uint64_t & downloadSize,
-                      uint64_t & narSize) override;
-
-private:
-    struct DrvText
-    {
-        std::string name;
-        std::string text;
-        nix::StorePathSet references;
-        uint64_t handOff = 0; // 0 while not handed off
-    };
-    bool unwritten(const nix::StorePath & path) const { return drvs_.count(path) > 0; }
-    void write(std::map<nix::StorePath, DrvText> drvs);
-
-    std::map<nix::StorePath, DrvText> drvs_; // created here, not known to be on disk
-    uint64_t handOffs_ = 0;
+    virtual void flush() = 0;
 };
+
+// A .drv's text as it travels in a JSON message: a string, or {"hex": ...}
+// when it is not UTF-8 (a .drv holds its attributes' bytes).
+nlohmann::json drvTextMessage(const std::string & text);
+std::string drvTextOf(const nlohmann::json & message);
+
+// The order in which to write `paths` (given with the ones each references
+// among them) so that every path comes after those it references:
+// registering a path needs its references valid.
+std::vector<std::string> referencesFirst(const std::map<std::string, std::vector<std::string>> & references);
 
 } // namespace evolive

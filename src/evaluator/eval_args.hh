@@ -3,6 +3,8 @@
 // (--show-trace, ...) behave exactly as they do for nix-eval-jobs and nix.
 #pragma once
 
+#include "nix_api_types.hh"
+
 #include <nix/common-args.hh>
 #include <nix/common-eval-args.hh>
 
@@ -10,7 +12,7 @@
 
 namespace evolive {
 
-struct EvalJobsArgs : nix::MixEvalArgs, nix::MixCommonArgs
+struct EvalJobsArgs : virtual nix::MixEvalArgs, virtual nix::MixCommonArgs, virtual nix_api::RootArgs
 {
     std::string releaseExpr;   // the file argument, or the --expr text
     bool fromArgs = false;     // --expr: releaseExpr is an expression

@@ -1,14 +1,8 @@
 #include "job_info.hh"
 
-#include <nix/derivations.hh>
-#include <nix/derived-path.hh>
-#include <nix/get-drvs.hh>
-#include <nix/local-fs-store.hh>
-#include <nix/logging.hh>
-#include <nix/util.hh>
-#include <nix/value-to-json.hh>
+#include "nix_api.hh"
 
-#include <sstream>
+#include <nix/util.hh>
 
 namespace evolive {
 
@@ -25,14 +19,9 @@ namespace {
 // which printValueAsJSON writes as they are and nlohmann refuses.
 json valueToJson(nix::EvalState & state, nix::Value & v, const std::string & field)
 {
-    nix::PathSet context;
-    std::ostringstream out;
-    nix::printValueAsJSON(state, true, v, nix::noPos, out, context);
-    try {
-        return json::parse(out.str());
-    } catch (json::parse_error &) {
-        notUtf8(field);
-    }
+    auto value = nix_api::valueToJson(state, v);
+    if (!value) notUtf8(field);
+    return std::move(*value);
 }
 
 // The first string (or key) in `value` that is not valid UTF-8, as a field
@@ -63,14 +52,10 @@ std::string firstNonUtf8(const json & value, const std::string & where)
 // Only meta values Nix itself considers valid (no functions, no
 // derivations) are reported, as nix-eval-jobs and nix-env do. An empty meta
 // stays null, as in nix-eval-jobs' output.
-json describeMeta(nix::EvalState & state, nix::DrvInfo & drv)
+json describeMeta(nix::EvalState & state, const nix_api::DerivationFields & drv)
 {
     json meta;
-    for (auto & name : drv.queryMetaNames()) {
-        nix::Value * value = drv.queryMeta(name);
-        if (!value) continue;
-        meta[name] = valueToJson(state, *value, "meta." + name);
-    }
+    for (auto & [name, value] : drv.meta) meta[name] = valueToJson(state, *value, "meta." + name);
     return meta;
 }
 
@@ -80,31 +65,22 @@ json describeMeta(nix::EvalState & state, nix::DrvInfo & drv)
 // the derivations are only recognised, not instantiated.
 void describeConstituents(nix::EvalState & state, nix::Value & v, json & job, bool drvPaths = true)
 {
-    auto & attrs = *v.attrs;
-    auto aggregate = attrs.get(state.symbols.create("_hydraAggregate"));
-    if (!aggregate || !state.forceBool(*aggregate->value, *aggregate->pos)) return;
+    if (!nix_api::boolAttr(state, v, "_hydraAggregate", false)) return;
 
     json drvs = json::array();
     json named = json::array();
-    if (auto list = attrs.get(state.symbols.create("constituents"))) {
-        state.forceList(*list->value, *list->pos);
-        for (auto element : list->value->listItems()) {
-            state.forceValue(*element, *list->pos);
-            if (element->type() == nix::nString) {
-                named.push_back(std::string(state.forceStringNoCtx(*element, *list->pos)));
-            } else if (element->type() == nix::nAttrs && state.isDerivation(*element)) {
-                if (!drvPaths) continue;
-                nix::DrvInfo constituent(state, "", element->attrs);
-                drvs.push_back(state.store->printStorePath(constituent.requireDrvPath()));
-            } else {
-                throw nix::TypeError("a constituent of an aggregate must be a derivation or an attribute name, "
-                                     "not %s", nix::showType(*element));
-            }
+    for (auto element : nix_api::listAttr(state, v, "constituents")) {
+        if (element->type() == nix::nString) {
+            named.push_back(nix_api::stringNoContext(state, *element));
+        } else if (element->type() == nix::nAttrs && state.isDerivation(*element)) {
+            if (!drvPaths) continue;
+            drvs.push_back(nix_api::drvPathOf(state, *element));
+        } else {
+            throw nix::Error("a constituent of an aggregate must be a derivation or an attribute name, not %s",
+                             nix::showType(*element));
         }
     }
-    bool glob = false;
-    if (auto g = attrs.get(state.symbols.create("_hydraGlobConstituents")))
-        glob = state.forceBool(*g->value, *g->pos);
+    bool glob = nix_api::boolAttr(state, v, "_hydraGlobConstituents", false);
 
     job["constituents"] = drvs;
     job["namedConstituents"] = named;
@@ -112,13 +88,6 @@ void describeConstituents(nix::EvalState & state, nix::Value & v, json & job, bo
 }
 
 } // namespace
-
-std::string renderError(const nix::Error & e)
-{
-    std::ostringstream out;
-    nix::showErrorInfo(out, e.info(), nix::loggerSettings.showTrace.get());
-    return nix::filterANSIEscapes(out.str(), true);
-}
 
 json errorJob(const AttrPath & path, const std::string & message)
 {
@@ -139,18 +108,17 @@ json describeDerivation(nix::EvalState & state, const EvalJobsArgs & args, const
                         nix::Value * apply)
 {
     std::string attr = showAttrPath(path);
-    nix::DrvInfo drv(state, attr, v.attrs);
+    auto drv = nix_api::describeDerivation(state, attr, v, args.meta);
 
     json job;
     job["attr"] = attr;
     job["attrPath"] = path;
-    job["name"] = drv.queryName();
-    job["system"] = drv.querySystem();
-    job["drvPath"] = state.store->printStorePath(drv.requireDrvPath());
+    job["name"] = drv.name;
+    job["system"] = drv.system;
+    job["drvPath"] = drv.drvPath;
 
     json outputs = json::object();
-    for (auto & [name, outPath] : drv.queryOutputs(true))
-        outputs[name] = outPath ? json(state.store->printStorePath(*outPath)) : json(nullptr);
+    for (auto & [name, outPath] : drv.outputs) outputs[name] = outPath ? json(*outPath) : json(nullptr);
     job["outputs"] = outputs;
 
     if (args.meta) job["meta"] = describeMeta(state, drv);
@@ -195,33 +163,21 @@ json listedPathLine(const json & job)
 void addStoreFields(nix::Store & store, const EvalJobsArgs & args, json & job)
 {
     if (!job.contains("drvPath")) return;
-    auto drvPath = store.parseStorePath(job["drvPath"].get<std::string>());
+    auto drvPath = job["drvPath"].get<std::string>();
 
     if (!args.gcRootsDir.empty()) {
-        auto root = args.gcRootsDir + "/" + std::string(drvPath.to_string());
-        if (!nix::pathExists(root)) {
-            auto & localStore = dynamic_cast<nix::LocalFSStore &>(store);
-            localStore.addPermRoot(drvPath, root);
-        }
+        auto root = args.gcRootsDir + "/" + std::string(nix::baseNameOf(drvPath));
+        if (!nix::pathExists(root)) nix_api::addPermRoot(store, drvPath, root);
     }
 
-    if (args.showInputDrvs) {
-        json inputs = json::object();
-        for (auto & [input, outputs] : store.readDerivation(drvPath).inputDrvs)
-            inputs[store.printStorePath(input)] = outputs;
-        job["inputDrvs"] = inputs;
-    }
+    if (args.showInputDrvs) job["inputDrvs"] = nix_api::inputDrvs(store, drvPath);
 
     if (args.checkCacheStatus) {
         std::set<std::string> outputNames;
         for (auto & [name, _] : job["outputs"].items()) outputNames.insert(name);
-        nix::StorePathSet willBuild, willSubstitute, unknown;
-        uint64_t downloadSize, narSize;
-        store.queryMissing({nix::DerivedPath::Built{drvPath, outputNames}}, willBuild, willSubstitute, unknown,
-                           downloadSize, narSize);
-        json builds = json::array(), substitutes = json::array();
-        for (auto & p : willBuild) builds.push_back(store.printStorePath(p));
-        for (auto & p : willSubstitute) substitutes.push_back(store.printStorePath(p));
+        std::set<std::string> willBuild, willSubstitute;
+        nix_api::queryMissing(store, drvPath, outputNames, willBuild, willSubstitute);
+        json builds = willBuild, substitutes = willSubstitute;
         job["cacheStatus"] = !willBuild.empty() ? "notBuilt" : !willSubstitute.empty() ? "cached" : "local";
         job["neededBuilds"] = builds;
         job["neededSubstitutes"] = substitutes;

@@ -41,8 +41,4 @@ nlohmann::json errorJob(const AttrPath & path, const std::string & message);
 // that a stored result holding it is not taken as final.
 nlohmann::json environmentErrorJob(const AttrPath & path, const std::string & message);
 
-// Nix's rendering of an error (`error: ...` with position and, with
-// --show-trace, the trace), without colour codes.
-std::string renderError(const nix::Error & e);
-
 } // namespace evolive

@@ -2,9 +2,9 @@
 // and prints one JSON line per job, as nix-eval-jobs does.
 #include "coordinator.hh"
 #include "eval_args.hh"
+#include "nix_api.hh"
 #include "worker.hh"
 
-#include <nix/eval.hh>
 #include <nix/globals.hh>
 #include <nix/shared.hh>
 
@@ -28,8 +28,7 @@ int main(int argc, char ** argv)
     }
 
     return nix::handleExceptions(argv[0], [&]() {
-        nix::initNix();
-        nix::initGC();
+        evolive::nix_api::initLibraries();
 
         evolive::EvalJobsArgs args;
         args.parseCmdline(nix::argvToStrings(argc, argv));
@@ -46,7 +45,7 @@ int main(int argc, char ** argv)
             return;
         }
         args.validate();
-        if (!args.flake.empty()) nix::globalConfig.set("extra-experimental-features", "flakes");
+        if (!args.flake.empty()) evolive::nix_api::setSetting("extra-experimental-features", "flakes");
 
         if (isWorker) {
             auto code = evolive::runWorker(args);

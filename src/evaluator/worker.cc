@@ -4,14 +4,11 @@
 #include "drv_batch_store.hh"
 #include "fd_io.hh"
 #include "job_info.hh"
+#include "nix_api.hh"
 
-#include <nix/attr-path.hh>
 #include <nix/eval-inline.hh>
-#include <nix/flake/flake.hh>
 #include <nix/globals.hh>
-#include <nix/local-fs-store.hh>
-#include <nix/shared.hh>
-#include <nix/store-api.hh>
+#include <nix/logging.hh>
 
 #include <algorithm>
 #include <chrono>
@@ -82,21 +79,6 @@ void limitAddressSpace(size_t mib)
     setrlimit(RLIMIT_AS, &limit);
 }
 
-nix::Value * evaluateFlake(nix::EvalState & state, EvalJobsArgs & args)
-{
-    auto [flakeRef, fragment] = nix::parseFlakeRefWithFragment(args.flake, nix::absPath("."));
-    nix::flake::LockFlags flags{.updateLockFile = false, .useRegistries = false, .allowMutable = false};
-    auto locked = nix::flake::lockFlake(state, flakeRef, flags);
-    nix::Value * vFlake = state.allocValue();
-    nix::flake::callFlake(state, locked, *vFlake);
-    auto outputs = vFlake->attrs->get(state.symbols.create("outputs"));
-    state.forceValue(*outputs->value, nix::noPos);
-    // Like nix-eval-jobs: the fragment selects inside the outputs; no
-    // fragment means `hydraJobs`.
-    if (fragment.empty()) fragment = "hydraJobs";
-    return nix::findAlongAttrPath(state, fragment, *args.getAutoArgs(state), *outputs->value).first;
-}
-
 // The function autoCallFunction calls for `fun`: `fun` itself, or, for a
 // set with `__functor`, what the functor makes of it (as autoCallFunction
 // does, so calling autoCallFunction on the result gives the same value).
@@ -104,10 +86,10 @@ nix::Value * autoCallee(nix::EvalState & state, nix::Value * fun)
 {
     state.forceValue(*fun, nix::noPos);
     while (fun->type() == nix::nAttrs) {
-        auto functor = fun->attrs->get(state.sFunctor);
+        auto functor = nix_api::getAttr(state, *fun, "__functor");
         if (!functor) break;
         nix::Value * v = state.allocValue();
-        state.callFunction(*functor->value, *fun, *v, nix::noPos);
+        state.callFunction(*functor, *fun, *v, nix::noPos);
         state.forceValue(*v, nix::noPos);
         fun = v;
     }
@@ -129,23 +111,22 @@ std::string quotedList(const std::vector<std::string> & names)
 // used some other way (`<name>` search paths): no check for those. Nor for
 // an argument that is also a search path entry (`-I name=...`, as evolive
 // gives git and path inputs): the expression may use it as `<name>`.
-void rejectUnusedArgs(nix::EvalState & state, const nix::Value & fun, nix::Bindings & autoArgs, const std::string & what)
+void rejectUnusedArgs(nix::EvalState & state, const nix::Value & fun, const std::vector<std::string> & argNames,
+                      const std::string & what)
 {
-    if (!fun.isLambda() || !fun.lambda.fun->hasFormals()) return;
-    auto & formals = *fun.lambda.fun->formals;
-    if (formals.ellipsis) return;
+    auto formals = nix_api::formalsOf(state, fun);
+    if (!formals || formals->ellipsis) return;
 
-    std::set<std::string> searchNames;
-    for (auto & [prefix, path] : state.getSearchPath()) searchNames.insert(prefix);
+    auto searchNames = nix_api::searchPathNames(state);
     std::vector<std::string> unused;
-    for (auto & attr : autoArgs)
-        if (!formals.has(attr.name) && !searchNames.count(attr.name)) unused.push_back(attr.name);
+    for (auto & name : argNames)
+        if (!std::binary_search(formals->names.begin(), formals->names.end(), name) && !searchNames.count(name))
+            unused.push_back(name);
     if (unused.empty()) return;
     std::sort(unused.begin(), unused.end());
 
     std::string takes;
-    for (auto & formal : formals.lexicographicOrder())
-        takes += (takes.empty() ? "" : ", ") + std::string(formal.name);
+    for (auto & name : formals->names) takes += (takes.empty() ? "" : ", ") + name;
     bool one = unused.size() == 1;
     throw nix::Error("%s %s %s given but %s does not take %s (%s); remove the %s or add %s to the function's arguments",
                      one ? "argument" : "arguments", quotedList(unused), one ? "is" : "are", what,
@@ -161,30 +142,28 @@ nix::Value * evaluateRoot(nix::EvalState & state, EvalJobsArgs & args)
 {
     nix::Value * root = state.allocValue();
     if (!args.flake.empty()) {
-        root = evaluateFlake(state, args);
+        root = nix_api::evaluateFlake(state, args);
     } else {
-        nix::Value * top = state.allocValue();
-        if (args.fromArgs)
-            state.eval(state.parseExprFromString(args.releaseExpr, nix::absPath(".")), *top);
-        else
-            state.evalFile(nix::lookupFileArg(state, args.releaseExpr), *top);
+        nix::Value * top = nix_api::evalReleaseExpr(state, args);
         auto autoArgs = args.getAutoArgs(state);
         if (args.rejectUnusedArgs) {
             top = autoCallee(state, top);
-            rejectUnusedArgs(state, *top, *autoArgs, args.fromArgs ? "the --expr expression" : args.releaseExpr);
+            nix::Value argSet;
+            argSet.mkAttrs(autoArgs);
+            rejectUnusedArgs(state, *top, nix_api::attrNames(state, argSet),
+                             args.fromArgs ? "the --expr expression" : args.releaseExpr);
         }
         state.autoCallFunction(*autoArgs, *top, *root);
     }
     if (!args.selectExpr.empty()) {
-        nix::Value * select = state.allocValue();
-        state.eval(state.parseExprFromString(args.selectExpr, nix::absPath(".")), *select);
+        nix::Value * select = nix_api::evalExprString(state, args.selectExpr);
         nix::Value * selected = state.allocValue();
         state.callFunction(*select, *root, *selected, nix::noPos);
         root = selected;
     }
     state.forceValue(*root, nix::noPos);
     if (root->type() != nix::nAttrs)
-        throw nix::TypeError("the jobset must evaluate to an attribute set (or a function returning one), "
+        throw nix::Error("the jobset must evaluate to an attribute set (or a function returning one), "
                              "but it is %s", nix::showType(*root));
     return root;
 }
@@ -197,9 +176,9 @@ json evaluateAttr(nix::EvalState & state, EvalJobsArgs & args, nix::Value * root
     nix::Value * v = root;
     for (auto & name : path) {
         state.forceValue(*v, nix::noPos);
-        auto attr = v->type() == nix::nAttrs ? v->attrs->get(state.symbols.create(name)) : nullptr;
-        if (!attr) throw nix::EvalError("attribute '%s' missing", name);
-        v = attr->value;
+        auto attr = v->type() == nix::nAttrs ? nix_api::getAttr(state, *v, name) : nullptr;
+        if (!attr) throw nix::Error("attribute '%s' missing", name);
+        v = attr;
     }
     state.forceValue(*v, nix::noPos);
 
@@ -208,16 +187,9 @@ json evaluateAttr(nix::EvalState & state, EvalJobsArgs & args, nix::Value * root
     if (state.isDerivation(*v)) return {{"job", describeDerivation(state, args, path, *v, apply)}};
 
     bool recurse = args.forceRecurse || entered;
-    if (!recurse) {
-        auto flag = v->attrs->get(state.sRecurseForDerivations);
-        recurse = flag && state.forceBool(*flag->value, *flag->pos);
-    }
+    if (!recurse) recurse = nix_api::boolAttr(state, *v, "recurseForDerivations", false);
     if (!recurse) return {{"skip", true}};
-
-    std::vector<std::string> names;
-    for (auto & attr : *v->attrs) names.emplace_back(attr.name);
-    std::sort(names.begin(), names.end());
-    return {{"children", names}};
+    return {{"children", nix_api::attrNames(state, *v)}};
 }
 
 bool needsDrvsOnDisk(const EvalJobsArgs & args)
@@ -236,18 +208,17 @@ int runWorker(EvalJobsArgs & args)
 
     auto store = DrvBatchStore::open();
     auto batching = store.dynamic_pointer_cast<DrvBatchStore>();
-    auto state = std::make_unique<nix::EvalState>(args.searchPath, store);
+    auto state = nix_api::makeEvalState(args, store);
 
     nix::Value * root = nullptr;
     nix::Value * apply = nullptr;
     try {
         root = evaluateRoot(*state, args);
         if (!args.applyExpr.empty()) {
-            apply = state->allocValue();
-            state->eval(state->parseExprFromString(args.applyExpr, nix::absPath(".")), *apply);
+            apply = nix_api::evalExprString(*state, args.applyExpr);
         }
     } catch (nix::Error & e) {
-        send({{"fatal", renderError(e)}});
+        send({{"fatal", nix_api::renderError(e)}});
         return 1;
     }
     // After the root, so that a limit that is too small shows up per job.
@@ -274,7 +245,7 @@ int runWorker(EvalJobsArgs & args)
             try {
                 results.push_back(evaluateAttr(*state, args, root, path, apply, path.empty() || entered.count(i)));
             } catch (nix::Error & e) {
-                auto message = renderError(e);
+                auto message = nix_api::renderError(e);
                 nix::logger->log(nix::lvlError, nix::fmt("evaluating '%s': %s", showAttrPath(path), message));
                 results.push_back({{"job", errorJob(path, message)}});
             } catch (std::bad_alloc &) {
@@ -298,7 +269,7 @@ int runWorker(EvalJobsArgs & args)
             // Without their .drv files the batch's jobs are not jobs.
             for (auto & result : results)
                 if (result.contains("job") && !result["job"].contains("error"))
-                    result["job"] = environmentErrorJob(result["job"]["attrPath"].get<AttrPath>(), renderError(e));
+                    result["job"] = environmentErrorJob(result["job"]["attrPath"].get<AttrPath>(), nix_api::renderError(e));
         }
         for (auto & result : results) {
             if (!result.contains("job") || result["job"].contains("error")) continue;
@@ -306,7 +277,7 @@ int runWorker(EvalJobsArgs & args)
                 addStoreFields(*store, args, result["job"]);
             } catch (nix::Error & e) {
                 auto & job = result["job"];
-                job = environmentErrorJob(job["attrPath"].get<AttrPath>(), renderError(e));
+                job = environmentErrorJob(job["attrPath"].get<AttrPath>(), nix_api::renderError(e));
             }
         }
 

@@ -59,11 +59,13 @@ std::unique_ptr<pqxx::connection> connectDatabase(const std::string & url)
         auto conn = std::make_unique<pqxx::connection>(url);
         // The evaluation's staging table lives in its session: a connection
         // that breaks must stay broken rather than silently reconnect
-        // without it.
+        // without it (libpqxx 7 never reconnects).
+#if PQXX_VERSION_MAJOR < 7
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
         conn->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
+#endif
         return conn;
     } catch (std::exception & e) {
         std::string reason = e.what();

@@ -63,7 +63,14 @@ void StagingTable::append(const std::vector<BuildRow> & rows)
     if (rows.empty()) return;
     auto started = std::chrono::steady_clock::now();
     pqxx::work tx(conn_);
+#if PQXX_VERSION_MAJOR >= 7
+    // libpqxx 7 (Debian 13) makes the stream from quoted names.
+    std::string columnList;
+    for (auto & column : columns()) columnList += (columnList.empty() ? "" : ", ") + tx.quote_name(column);
+    auto copy = pqxx::stream_to::raw_table(tx, table, columnList);
+#else
     pqxx::stream_to copy(tx, table, columns());
+#endif
     size_t ordinal = size_;
     for (auto & row : rows) {
         auto fields = fieldsOf(ordinal++, row);

@@ -78,6 +78,21 @@ json describeInput(const ResolvedInput & input)
     return d;
 }
 
+} // namespace
+
+std::string evaluatorDirFor(const std::string & configured)
+{
+    if (configured.empty()) return fs::canonical("/proc/self/exe").parent_path();
+    std::error_code ec;
+    auto dir = fs::canonical(configured, ec);
+    if (ec) throw JobsetError("evaluator directory '" + configured + "': " + ec.message());
+    if (access((dir / "evolive-eval-jobs").c_str(), X_OK) != 0)
+        throw JobsetError("evaluator directory '" + configured + "' has no executable evolive-eval-jobs");
+    return dir;
+}
+
+namespace {
+
 std::string findEvaluator(const std::string & evaluatorDir, const std::string & name)
 {
     if (name == "evolive-eval-jobs" && !evaluatorDir.empty()) {

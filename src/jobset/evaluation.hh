@@ -124,6 +124,13 @@ private:
     JobSource * source_ = nullptr;
 };
 
+// The directory whose evolive-eval-jobs evaluates: `configured` (the
+// `--evaluator-dir` flag, the server's `evaluator-dir`; for example the
+// build for another Nix version), which must hold an executable
+// evolive-eval-jobs (JobsetError otherwise), or, when empty, the directory
+// of the running evolive program.
+std::string evaluatorDirFor(const std::string & configured);
+
 // Both stages; each message goes to `emit`. Returns true when the
 // evaluation finished, false when it failed (the `failed` message says why).
 bool runEvaluation(const Jobset & jobset, const EvaluationSettings & settings, const Emit & emit);

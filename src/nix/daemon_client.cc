@@ -1,5 +1,6 @@
 #include "daemon_client.hh"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
@@ -12,7 +13,11 @@ namespace {
 
 constexpr uint64_t workerMagic1 = 0x6e697863;
 constexpr uint64_t workerMagic2 = 0x6478696f;
-constexpr uint64_t protocolVersion = 1 << 8 | 34;
+// The newest protocol spoken here: 1.38, Nix 2.26's. The connection uses
+// the older of this and the daemon's (Nix 2.8 speaks 1.34); between the
+// two only the handshake differs for the queries made here (1.35 adds the
+// daemon's trust in us, 1.38 a feature exchange).
+constexpr uint64_t protocolVersion = 1 << 8 | 38;
 
 constexpr uint64_t opQueryPathInfo = 26;
 constexpr uint64_t opQueryValidPaths = 31;
@@ -54,13 +59,22 @@ DaemonConnection::DaemonConnection(const std::string & socketPath)
         if (readU64() != workerMagic2) throw DaemonError("protocol mismatch");
         uint64_t version = readU64();
         if ((version & 0xff00) != (protocolVersion & 0xff00)) throw DaemonError("unsupported daemon protocol");
-        minor_ = version & 0xff;
-        if (minor_ < 17) throw DaemonError("the Nix daemon is too old (protocol 1." + std::to_string(minor_) + ")");
+        unsigned daemonMinor = version & 0xff;
+        if (daemonMinor < 17)
+            throw DaemonError("the Nix daemon is too old (protocol 1." + std::to_string(daemonMinor) + ")");
+        // Both sides then speak the older of the two versions.
+        minor_ = std::min<unsigned>(daemonMinor, protocolVersion & 0xff);
         writeU64(protocolVersion);
+        if (minor_ >= 38) {
+            writeU64(0); // the features we support: none
+            flush();
+            readStrings(); // the daemon's
+        }
         writeU64(0); // obsolete CPU affinity
         writeU64(0); // obsolete reserveSpace
         flush();
-        if (minor_ >= 33) readString(); // the daemon's Nix version
+        if (minor_ >= 33) daemonNixVersion_ = readString();
+        if (minor_ >= 35) readU64();    // whether it trusts us (0: unknown, 1: yes, 2: no)
         processStderr();
     } catch (...) {
         close(fd_);

@@ -42,7 +42,11 @@ public:
     DaemonConnection(const DaemonConnection &) = delete;
     DaemonConnection & operator=(const DaemonConnection &) = delete;
 
+    // The protocol both sides speak (1.minor): the older of the daemon's and
+    // ours (1.38).
     unsigned protocolMinor() const { return minor_; }
+    // The daemon's Nix version ("2.26.3"), when the protocol tells (1.33 on).
+    const std::string & daemonNixVersion() const { return daemonNixVersion_; }
 
     // nullopt when the path is not valid.
     std::optional<PathInfo> queryPathInfo(const std::string & path);
@@ -61,6 +65,7 @@ private:
 
     int fd_ = -1;
     unsigned minor_ = 0;
+    std::string daemonNixVersion_;
     std::string out_;
     std::string in_;
     size_t inPos_ = 0;

@@ -167,6 +167,7 @@ void loadConfigFile(const std::string & path, ServerConfig & c)
     r.strings("allowed-uris", c.restrictions.allowedUris);
     r.boolean("allow-import-from-derivation", c.restrictions.importFromDerivation);
     r.strings("evaluator-env", c.restrictions.evaluatorEnv);
+    r.string("evaluator-dir", c.evaluatorDir);
     if (auto * node = r.get("push")) {
         auto * table = node->as_table();
         if (!table) r.wrong("push", *node, "a table");
@@ -218,6 +219,11 @@ void finishConfig(ServerConfig & c)
         auto canonical = std::filesystem::canonical(dir, ec);
         if (ec) throw ConfigError("allowed-paths: '" + dir + "': " + ec.message());
         dir = canonical;
+    }
+    try {
+        c.evaluatorDir = evaluatorDirFor(c.evaluatorDir);
+    } catch (JobsetError & e) {
+        throw ConfigError(std::string("evaluator-dir: ") + e.what());
     }
     try {
         checkRestrictions(c.restrictions);

@@ -42,6 +42,7 @@ struct ServerConfig
     std::string results;                     // "": STATE/results; a directory, or s3://BUCKET?...&prefix=P
     cache::PushSettings push;                // push.cache "": STATE/binary-cache
     EvalRestrictions restrictions;           // what evaluations may see (docs/security.md)
+    std::string evaluatorDir;                // whose evolive-eval-jobs evaluates; "": beside evolive
     fleet::FleetSettings fleet;              // fleet.redis "": evaluations run here (docs/fleet.md)
 };
 

@@ -56,7 +56,7 @@ Server::Server(ServerConfig config) : config_(std::move(config))
     settings.evaluation.gitTimeout = config_.gitTimeout;
     settings.evaluation.restrictions = config_.restrictions;
     if (!config_.restrictions.restrictEval) spdlog::warn("restrict-eval is off: evaluations may read any file this server can");
-    settings.evaluation.evaluatorDir = std::filesystem::canonical("/proc/self/exe").parent_path();
+    settings.evaluation.evaluatorDir = config_.evaluatorDir; // finishConfig() filled it in
     if (!config_.fleet.redis.empty()) {
         // Every evaluation goes to the fleet unless its jobset says "fleet": false.
         spdlog::info("evaluating on the fleet at {} ({} paths a chunk)", config_.fleet.redis, config_.fleet.chunkSize);

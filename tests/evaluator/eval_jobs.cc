@@ -35,4 +35,19 @@ EvalRun evalJobs(const std::vector<std::string> & args)
     return parseEvalOutput(runCommand(argv));
 }
 
+std::string errorMessage(const std::string & rendered)
+{
+    if (!rendered.starts_with("error:\n")) return rendered;
+    // From the last line that begins (after its indentation) with `error: `.
+    size_t found = std::string::npos;
+    for (size_t line = 0; line < rendered.size();) {
+        auto text = rendered.find_first_not_of(' ', line);
+        if (text != std::string::npos && rendered.compare(text, 7, "error: ") == 0) found = text;
+        auto next = rendered.find('\n', line);
+        if (next == std::string::npos) break;
+        line = next + 1;
+    }
+    return found == std::string::npos ? rendered : rendered.substr(found);
+}
+
 } // namespace evolive::test

@@ -47,7 +47,8 @@ TEST(EvalOutput, MatchesNixEvalJobsReference)
                 auto s = j["error"].get<std::string>();
                 return s.substr(0, s.find('\n'));
             };
-            EXPECT_EQ(firstLine(actual), firstLine(expected));
+            // Nix 2.26 puts trace frames before the message: compare messages.
+            EXPECT_EQ(firstLine(json{{"error", errorMessage(actual["error"].get<std::string>())}}), firstLine(expected));
             EXPECT_EQ(actual["attrPath"], expected["attrPath"]);
         } else {
             EXPECT_EQ(actual, expected);

@@ -64,7 +64,7 @@ std::vector<json> splitListing(const EvalRun & listing, size_t chunks)
             for (auto & [candidate, _] : listing.jobs)
                 if (line.value("globConstituents", false)
                         ? fnmatch(wanted.get<std::string>().c_str(), candidate.c_str(), 0) == 0
-                        : candidate == wanted)
+                        : candidate == wanted.get<std::string>())
                     pending.push_back(candidate);
     }
     std::vector<json> out(chunks, json::array());

@@ -394,3 +394,28 @@ TEST(EvolivEval, ExamplesAndQuickEvaluations)
     EXPECT_FALSE(fs::exists(state.path() + "/results/" + broken.failed.value("fingerprint", "") + ".parquet"));
     EXPECT_NE(broken.failed["message"].get<std::string>().find("syntax error"), std::string::npos) << broken.failed;
 }
+
+// --evaluator-dir: the evolive-eval-jobs of another build (for example the
+// Nix 2.26 one beside the Nix 2.8 one) evaluates; a directory without one
+// is refused before anything runs.
+TEST(EvolivEval, EvaluatorDirChoosesTheEvaluator)
+{
+    TempDir state, other;
+    auto marker = other.path() + "/ran";
+    auto wrapper = other.write("evolive-eval-jobs", "#!/bin/sh\necho \"$@\" > " + marker + "\nexec " +
+                                                        std::string(EVOLIVE_EVAL_JOBS_BINARY) + " \"$@\"\n");
+    fs::permissions(wrapper, fs::perms::owner_all);
+    auto expr = "{ a = derivation { name = \"a\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; salt = \"" +
+                freshSalt() + "\"; }; }";
+
+    auto s = runEvolive({"eval", "--state-dir", state.path(), "--evaluator-dir", other.path(), "--expr", expr});
+    ASSERT_EQ(s.process.exitCode, 0) << s.process.out << s.process.err;
+    EXPECT_EQ(s.jobs.at("a")["name"], "a");
+    EXPECT_TRUE(fs::exists(marker)) << "the evaluator in --evaluator-dir did not run";
+
+    TempDir empty;
+    auto refused = runEvolive({"eval", "--state-dir", state.path(), "--evaluator-dir", empty.path(), "--expr", expr});
+    EXPECT_NE(refused.process.exitCode, 0);
+    EXPECT_NE(refused.failed.value("message", "").find("has no executable evolive-eval-jobs"), std::string::npos)
+        << refused.process.out;
+}
