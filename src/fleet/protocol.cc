@@ -21,22 +21,8 @@ json encodeChunk(const ChunkSpec & c)
 {
     json inputs = json::object();
     for (auto & [name, input] : c.inputs) {
-        json i{{"type", inputTypeName(input.spec.type)}};
-        switch (input.spec.type) {
-        case InputType::Git:
-            i["url"] = input.spec.git.url;
-            i["ref"] = input.spec.git.ref;
-            i["rev"] = input.git->rev;
-            i["shallow"] = input.spec.git.shallow;
-            i["submodules"] = input.spec.git.submodules;
-            break;
-        case InputType::Path:
-            i["path"] = input.spec.path;
-            i["contentHash"] = input.contentHash;
-            break;
-        default:
-            i["value"] = input.spec.value;
-        }
+        json i = pinnedInput(input);
+        if (input.spec.type == InputType::Git) i["ref"] = input.spec.git.ref;
         inputs[name] = i;
     }
     auto & o = c.jobset.options;

@@ -47,28 +47,31 @@ std::string hashDirectory(const std::string & root)
     return nix::toBase16(hash.finish());
 }
 
+json pinnedInput(const ResolvedInput & input)
+{
+    json i{{"type", inputTypeName(input.spec.type)}};
+    switch (input.spec.type) {
+    case InputType::Git:
+        i["url"] = input.spec.git.url;
+        i["rev"] = input.git->rev;
+        i["shallow"] = input.spec.git.shallow;
+        i["submodules"] = input.spec.git.submodules;
+        break;
+    case InputType::Path:
+        i["path"] = input.spec.path;
+        i["contentHash"] = input.contentHash;
+        break;
+    default:
+        i["value"] = input.spec.value;
+    }
+    return i;
+}
+
 json fingerprintDocument(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs,
                          const EvalRestrictions & restrictions)
 {
     json ins = json::object();
-    for (auto & [name, input] : inputs) {
-        json i{{"type", inputTypeName(input.spec.type)}};
-        switch (input.spec.type) {
-        case InputType::Git:
-            i["url"] = input.spec.git.url;
-            i["rev"] = input.git->rev;
-            i["shallow"] = input.spec.git.shallow;
-            i["submodules"] = input.spec.git.submodules;
-            break;
-        case InputType::Path:
-            i["path"] = input.spec.path;
-            i["contentHash"] = input.contentHash;
-            break;
-        default:
-            i["value"] = input.spec.value;
-        }
-        ins[name] = i;
-    }
+    for (auto & [name, input] : inputs) ins[name] = pinnedInput(input);
     auto & o = jobset.options;
     // Names, not values, of the variables let through: the values are the
     // server's (secrets, perhaps), and the fingerprint is published.

@@ -24,6 +24,11 @@ struct ResolvedInput
     std::string contentHash; // path inputs: hash of the directory's files
 };
 
+// One resolved input as the fingerprint names it: type, URL and revision
+// (with shallow and submodules), path and content hash, or value. The fleet
+// sends inputs to its workers in this form too.
+nlohmann::json pinnedInput(const ResolvedInput & input);
+
 // What the fingerprint is computed from: every input's name, type, URL,
 // resolved revision or content hash, and value; the expression; the
 // options that change results (not workers or memory); and what the
