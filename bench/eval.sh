@@ -5,6 +5,9 @@
 #
 #   bench/eval.sh                       # n=20000 work=1000, 3 repeats
 #   BENCH_N=2000 BENCH_REPEAT=1 bench/eval.sh   # a quick look
+#   BENCH_TOOLS="nix-instantiate evolive-eval-jobs" BENCH_WORKERS=2 BENCH_ERRORS=false bench/eval.sh
+#                                       # only the targets' comparison (default: every tool,
+#                                       # 1 and 2 workers, without and with errors)
 #
 # Cold: a salt no run used before, so every .drv is new to the store. Warm:
 # the same salt again right after. Peers: nix-instantiate and nix-env (only
@@ -26,6 +29,10 @@ workload="$root/bench/workloads/synthetic.nix"
 n="${BENCH_N:-20000}"
 work="${BENCH_WORK:-1000}"
 repeat="${BENCH_REPEAT:-3}"
+tools=" ${BENCH_TOOLS:-nix-instantiate nix-env evolive-eval-jobs nix-eval-jobs} "
+worker_counts="${BENCH_WORKERS:-1 2}"
+error_cases="${BENCH_ERRORS:-false true}"
+wanted() { [[ "$tools" == *" $1 "* ]]; }
 [ -x "$bin" ] || { echo "bench: build first (make build): $bin is missing" >&2; exit 1; }
 
 mkdir -p "$root/bench/results"
@@ -60,15 +67,15 @@ common=(--arg n "$n" --arg work "$work")
 echo "bench: $(nix-instantiate --version | head -n 1), $bin" >&2
 echo "bench: synthetic.nix n=$n work=$work, $repeat repeat(s); raw results in $raw" >&2
 for rep in $(seq 1 "$repeat"); do
-  for errors in false true; do
+  for errors in $error_cases; do
     args=("${common[@]}" --arg errors "$errors")
     if [ "$errors" = false ]; then
-      cold_warm nix-instantiate 1 "$errors" "$rep" nix-instantiate "$workload" "${args[@]}"
-      cold_warm nix-env 1 "$errors" "$rep" nix-env -f "$workload" -qaP --drv-path "${args[@]}"
+      ! wanted nix-instantiate || cold_warm nix-instantiate 1 "$errors" "$rep" nix-instantiate "$workload" "${args[@]}"
+      ! wanted nix-env || cold_warm nix-env 1 "$errors" "$rep" nix-env -f "$workload" -qaP --drv-path "${args[@]}"
     fi
-    for w in 1 2; do
-      cold_warm evolive-eval-jobs "$w" "$errors" "$rep" "$bin" --workers "$w" "$workload" "${args[@]}"
-      if command -v nix-eval-jobs >/dev/null; then
+    for w in $worker_counts; do
+      ! wanted evolive-eval-jobs || cold_warm evolive-eval-jobs "$w" "$errors" "$rep" "$bin" --workers "$w" "$workload" "${args[@]}"
+      if wanted nix-eval-jobs && command -v nix-eval-jobs >/dev/null; then
         cold_warm nix-eval-jobs "$w" "$errors" "$rep" nix-eval-jobs --workers "$w" "$workload" "${args[@]}"
       fi
     done
