@@ -175,6 +175,41 @@ TEST(FleetFaults, AWorkerStoppedMidChunkLeavesItToAnother)
     for (auto & attr : heldAttrs) EXPECT_EQ(counts[attr], 1u) << attr;
 }
 
+// A machine that hangs (SIGSTOP: its worker and its evaluator stop, its
+// lease on the chunk is no longer renewed) loses the chunk after the claim
+// timeout like a dead one; its evaluator still has the FIFO open, frozen.
+TEST(FleetFaults, AHungWorkersChunkIsTakenOverWithoutDuplicates)
+{
+    Fleet fleet(2, false);
+    HeldJobset held;
+    auto server = fleet.startServer({"--allow-path", held.dir.path(), "--chunk-size", "2", "--claim-timeout", "2"});
+    Streamed run(*server, held.jobset);
+    auto * first = holder(fleet, held.gate);
+    ASSERT_NE(first, nullptr) << "no worker's evaluator read the FIFO";
+    first->freeze();
+
+    FleetWorker * second = nullptr;
+    await(
+        [&] {
+            for (auto p : fifoReaders(held.gate))
+                for (auto & w : fleet.workers)
+                    if (w.get() != first && w->pid() > 0 && descendsFrom(p, w->pid())) second = w.get();
+            return second != nullptr;
+        },
+        60);
+    ASSERT_NE(second, nullptr) << "the hung worker's chunk was not taken over";
+    EXPECT_TRUE(second->waitForLog("took over chunk", std::chrono::seconds(5))) << second->log();
+    held.open(); // only the running evaluator reads it
+
+    auto & lines = run.wait();
+    ASSERT_EQ(lines.back()["type"], "finished") << lines.back() << server->log();
+    auto counts = attrCounts(lines);
+    for (auto & attr : heldAttrs) EXPECT_EQ(counts[attr], 1u) << attr;
+    EXPECT_EQ(counts.size(), heldAttrs.size());
+    EXPECT_EQ(lines.back()["errors"], 0);
+    first->kill();
+}
+
 TEST(FleetFaults, AChunkThatLosesEveryWorkerEndsInErrorLinesAfterMaxAttempts)
 {
     Fleet fleet(3, false);

@@ -107,10 +107,8 @@ bool FleetWorker::waitForLog(const std::string & needle, std::chrono::seconds ti
     return awaitCondition([&] { return log().find(needle) != std::string::npos; }, timeout);
 }
 
-void FleetWorker::kill()
+std::vector<pid_t> FleetWorker::processesBelow() const
 {
-    if (pid_ <= 0) return;
-    // The evaluators under it first go with it: find them before it is gone.
     std::vector<pid_t> below;
     if (DIR * proc = opendir("/proc")) {
         while (auto * e = readdir(proc)) {
@@ -119,6 +117,21 @@ void FleetWorker::kill()
         }
         closedir(proc);
     }
+    return below;
+}
+
+void FleetWorker::freeze()
+{
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGSTOP);
+    for (auto p : processesBelow()) ::kill(p, SIGSTOP);
+}
+
+void FleetWorker::kill()
+{
+    if (pid_ <= 0) return;
+    // The evaluators under it first go with it: find them before it is gone.
+    auto below = processesBelow();
     ::kill(pid_, SIGKILL);
     for (auto p : below) ::kill(p, SIGKILL);
     waitpid(pid_, nullptr, 0);

@@ -49,12 +49,17 @@ public:
     bool waitForLog(const std::string & needle, std::chrono::seconds timeout) const;
     // SIGKILL: the worker, then the evaluator processes under it.
     void kill();
+    // SIGSTOP to the worker and every process under it: a machine that
+    // hangs (its lease on a chunk is no longer renewed). kill() still ends it.
+    void freeze();
     // SIGTERM, then waits for the worker to exit; false if it did not
     // within `timeout` (it is killed then).
     bool terminate(std::chrono::seconds timeout);
     const std::string & storeRoot() const { return root_; }
 
 private:
+    std::vector<pid_t> processesBelow() const;
+
     std::string dir_, name_, root_, logFile_;
     std::unique_ptr<NixDaemon> daemon_;
     pid_t pid_ = -1;
