@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <sys/wait.h>
 #include <thread>
@@ -130,10 +131,22 @@ void FleetWorker::freeze()
 void FleetWorker::kill()
 {
     if (pid_ <= 0) return;
-    // The evaluators under it first go with it: find them before it is gone.
-    auto below = processesBelow();
+    // The whole tree is stopped first, so that nothing in it starts another
+    // process (an evaluator replacing a worker it saw die) while it is
+    // being killed; then every process of it goes.
+    ::kill(pid_, SIGSTOP);
+    std::set<pid_t> tree;
+    for (int round = 0; round < 5; ++round) {
+        bool found = false;
+        for (auto p : processesBelow())
+            if (tree.insert(p).second) {
+                ::kill(p, SIGSTOP);
+                found = true;
+            }
+        if (!found) break;
+    }
     ::kill(pid_, SIGKILL);
-    for (auto p : below) ::kill(p, SIGKILL);
+    for (auto p : tree) ::kill(p, SIGKILL);
     waitpid(pid_, nullptr, 0);
     pid_ = -1;
 }
