@@ -98,18 +98,19 @@ template<class F> bool await(F done, int seconds = 60)
     return true;
 }
 
-// The live worker whose evaluator reads the FIFO now, once there is one.
-FleetWorker * holder(Fleet & fleet, const std::string & gate, int seconds = 60)
+// The live worker whose evaluator reads the FIFO, once there is one (not
+// `except`, a worker that may still hold it, frozen).
+FleetWorker * holder(Fleet & fleet, const std::string & gate, const FleetWorker * except = nullptr)
 {
     FleetWorker * found = nullptr;
     await(
         [&] {
             for (auto p : fifoReaders(gate))
                 for (auto & w : fleet.workers)
-                    if (w->pid() > 0 && descendsFrom(p, w->pid())) found = w.get();
+                    if (w.get() != except && w->pid() > 0 && descendsFrom(p, w->pid())) found = w.get();
             return found != nullptr;
         },
-        seconds);
+        60);
     return found;
 }
 
@@ -188,15 +189,7 @@ TEST(FleetFaults, AHungWorkersChunkIsTakenOverWithoutDuplicates)
     ASSERT_NE(first, nullptr) << "no worker's evaluator read the FIFO";
     first->freeze();
 
-    FleetWorker * second = nullptr;
-    await(
-        [&] {
-            for (auto p : fifoReaders(held.gate))
-                for (auto & w : fleet.workers)
-                    if (w.get() != first && w->pid() > 0 && descendsFrom(p, w->pid())) second = w.get();
-            return second != nullptr;
-        },
-        60);
+    auto * second = holder(fleet, held.gate, first);
     ASSERT_NE(second, nullptr) << "the hung worker's chunk was not taken over";
     EXPECT_TRUE(second->waitForLog("took over chunk", std::chrono::seconds(5))) << second->log();
     held.open(); // only the running evaluator reads it
