@@ -25,20 +25,14 @@ json encodeChunk(const ChunkSpec & c)
         if (input.spec.type == InputType::Git) i["ref"] = input.spec.git.ref;
         inputs[name] = i;
     }
-    auto & o = c.jobset.options;
+    auto options = resultOptions(c.jobset.options);
+    options["maxMemorySize"] = c.jobset.options.maxMemoryMiB; // not in the fingerprint, but the workers need it
     return json{{"v", protocolVersion},
                 {"fingerprint", c.fingerprint},
                 {"chunk", c.index},
                 {"inputs", inputs},
                 {"expression", {{"input", c.jobset.expression.input}, {"path", c.jobset.expression.path}}},
-                {"options",
-                 {{"meta", o.meta},
-                  {"constituents", o.constituents},
-                  {"forceRecurse", o.forceRecurse},
-                  {"checkCacheStatus", o.checkCacheStatus},
-                  {"showTrace", o.showTrace},
-                  {"evaluator", o.evaluator},
-                  {"maxMemorySize", o.maxMemoryMiB}}},
+                {"options", options},
                 {"restrictions",
                  {{"restrictEval", c.restrictions.restrictEval},
                   {"allowedUris", c.restrictions.allowedUris},

@@ -67,6 +67,16 @@ json pinnedInput(const ResolvedInput & input)
     return i;
 }
 
+json resultOptions(const EvalOptions & o)
+{
+    return json{{"meta", o.meta},
+                {"constituents", o.constituents},
+                {"forceRecurse", o.forceRecurse},
+                {"checkCacheStatus", o.checkCacheStatus},
+                {"showTrace", o.showTrace},
+                {"evaluator", o.evaluator}};
+}
+
 json fingerprintDocument(const Jobset & jobset, const std::map<std::string, ResolvedInput> & inputs,
                          const EvalRestrictions & restrictions)
 {
@@ -89,13 +99,7 @@ json fingerprintDocument(const Jobset & jobset, const std::map<std::string, Reso
           {"evaluatorEnv", sorted(restrictions.evaluatorEnv)}}},
         {"inputs", ins},
         {"expression", {{"input", jobset.expression.input}, {"path", jobset.expression.path}}},
-        {"options",
-         {{"meta", o.meta},
-          {"constituents", o.constituents},
-          {"forceRecurse", o.forceRecurse},
-          {"checkCacheStatus", o.checkCacheStatus},
-          {"showTrace", o.showTrace},
-          {"evaluator", o.evaluator}}},
+        {"options", resultOptions(o)},
     };
 }
 

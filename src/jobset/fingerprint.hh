@@ -29,6 +29,10 @@ struct ResolvedInput
 // sends inputs to its workers in this form too.
 nlohmann::json pinnedInput(const ResolvedInput & input);
 
+// The jobset options that change results, as the fingerprint names them;
+// the fleet's chunk message carries them in this form too.
+nlohmann::json resultOptions(const EvalOptions & options);
+
 // What the fingerprint is computed from: every input's name, type, URL,
 // resolved revision or content hash, and value; the expression; the
 // options that change results (not workers or memory); and what the
