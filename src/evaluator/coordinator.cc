@@ -310,18 +310,18 @@ void Coordinator::handleExit(WorkerProcess & worker)
     worker.batch.clear();
 }
 
-int Coordinator::run()
+void Coordinator::enter(std::vector<AttrPath> paths)
 {
-    auto started = std::chrono::steady_clock::now();
-    if (args_.pathsFile.empty()) {
-        queue_.push_back({});
-    } else {
-        for (auto & path : readPathsFile(args_.pathsFile)) {
-            entered_.insert(path);
-            queue_.push_back(std::move(path));
-        }
+    entered_.clear();
+    for (auto & path : paths) {
+        entered_.insert(path);
+        queue_.push_back(std::move(path));
     }
-    spawnWorker(); // one worker lists the top level; the others start once there is work
+}
+
+bool Coordinator::evaluateQueue()
+{
+    if (workers_.empty() && !queue_.empty()) spawnWorker(); // one worker lists the top level; the others start once there is work
 
     while (fatal_.empty()) {
         // Start workers while there is work for them.
@@ -358,24 +358,70 @@ int Coordinator::run()
         workers_.erase(std::remove_if(workers_.begin(), workers_.end(), [](auto & w) { return w->replyFd < 0; }),
                        workers_.end());
     }
+    if (fatal_.empty()) return true;
+    std::cout.flush();
+    std::cerr << fatal_ << (fatal_.back() == '\n' ? "" : "\n");
+    return false;
+}
 
-    if (!fatal_.empty()) {
-        std::cout.flush();
-        std::cerr << fatal_ << (fatal_.back() == '\n' ? "" : "\n");
-        return 1;
-    }
-
+void Coordinator::emitAggregates()
+{
     if (args_.constituents && !aggregates_.empty()) {
         for (auto & aggregate : resolveAggregates(args_, jobsByName_, std::move(aggregates_))) {
-            if (aggregate.contains("error")) ++errors_;
+            if (aggregate.contains("error")) ++errors_; // counted as a job when it was held back
             std::cout << aggregate.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
         }
     }
+    aggregates_.clear();
+    jobsByName_.clear();
     std::cout.flush();
+}
 
+void Coordinator::logSummary(std::chrono::steady_clock::time_point started) const
+{
     auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     nix::logger->log(nix::lvlInfo, nix::fmt("evolive-eval-jobs: %d jobs, %d errors, %.1f s, %d workers, %d restarts", jobs_, errors_,
                                             seconds, args_.workers, restarts_));
+}
+
+int Coordinator::run()
+{
+    auto started = std::chrono::steady_clock::now();
+    if (args_.servePaths) return servePaths(started);
+    if (args_.pathsFile.empty()) queue_.push_back({});
+    else enter(readPathsFile(args_.pathsFile));
+    if (!evaluateQueue()) return 1;
+    emitAggregates();
+    logSummary(started);
+    return 0;
+}
+
+int Coordinator::servePaths(std::chrono::steady_clock::time_point started)
+{
+    // The workers stay between requests, and with them what they have
+    // evaluated: the root and everything the jobs share. That is the point
+    // of this mode: the fleet's chunks of one evaluation cost what they
+    // would in one run.
+    LineReader input(STDIN_FILENO);
+    size_t requests = 0;
+    while (auto line = input.readLine()) {
+        ++requests;
+        json done{{"pathsDone", requests}};
+        size_t jobsBefore = jobs_, errorsBefore = errors_;
+        try {
+            enter(parseAttrPathList(*line));
+        } catch (std::exception & e) {
+            done["error"] = nix::fmt("--serve-paths: request %d: %s", requests, e.what());
+            std::cout << done.dump() << std::endl;
+            continue;
+        }
+        if (!evaluateQueue()) return 1;
+        emitAggregates();
+        done["jobs"] = jobs_ - jobsBefore;
+        done["errors"] = errors_ - errorsBefore;
+        std::cout << done.dump() << std::endl;
+    }
+    logSummary(started);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -33,6 +34,21 @@ public:
     int run();
 
 private:
+    // With --serve-paths: one JSON array of attribute paths per line of
+    // standard input, each evaluated as --paths would, followed by a line
+    // {"pathsDone": N, "jobs": J, "errors": E} (or {"pathsDone": N,
+    // "error": WHY} for a line that is not a list of paths); returns at the
+    // end of the input.
+    int servePaths(std::chrono::steady_clock::time_point started);
+    // Queues `paths` as the run's starting points (sets among them are entered).
+    void enter(std::vector<AttrPath> paths);
+    // Evaluates until the queue is empty and every worker idle; false (the
+    // reason printed) when nothing more can be evaluated.
+    bool evaluateQueue();
+    // Prints the aggregates held back until every job was known, and forgets the jobs.
+    void emitAggregates();
+    void logSummary(std::chrono::steady_clock::time_point started) const;
+
     void spawnWorker();
     void dispatch(WorkerProcess & worker);
     void handleLine(WorkerProcess & worker, const std::string & line);

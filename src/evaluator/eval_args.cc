@@ -147,6 +147,14 @@ EvalJobsArgs::EvalJobsArgs() : MixCommonArgs("evolive-eval-jobs")
         .handler = {&pathsFile},
     });
     addFlag({
+        .longName = "serve-paths",
+        .description = "Read one JSON array of attribute paths per line of standard input and evaluate "
+                       "each as --paths would, in turn, keeping the workers (and what they have evaluated) "
+                       "between them; after each, print {\"pathsDone\": N, \"jobs\": J, \"errors\": E}.",
+        .category = evalCategory,
+        .handler = {&servePaths, true},
+    });
+    addFlag({
         .longName = "batch-size",
         .description = "Attributes sent to a worker at a time (default: chosen from the queue length).",
         .category = evalCategory,
@@ -185,6 +193,9 @@ void EvalJobsArgs::validate() const
     if (listPaths && (!gcRootsDir.empty() || showInputDrvs || checkCacheStatus))
         throw nix::UsageError("--list-paths instantiates no derivation, so it cannot be combined with "
                               "--gc-roots-dir, --show-input-drvs or --check-cache-status");
+    if (servePaths && (listPaths || !pathsFile.empty()))
+        throw nix::UsageError("--serve-paths reads its paths from standard input, so it cannot be combined with "
+                              "--list-paths or --paths");
     if (effectiveHardLimitMiB() < maxMemoryMiB)
         throw nix::UsageError("--max-memory-hard must not be below --max-memory-size");
 }

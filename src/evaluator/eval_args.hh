@@ -32,6 +32,7 @@ struct EvalJobsArgs : virtual nix::MixEvalArgs, virtual nix::MixCommonArgs, virt
     bool rejectUnusedArgs = false;   // --reject-unused-args: an --arg the root does not take is an error
     bool listPaths = false;          // --list-paths: walk and list the jobs' paths, instantiate nothing
     std::string pathsFile;           // --paths FILE: start from these attribute paths, not the root
+    bool servePaths = false;         // --serve-paths: one --paths list per line of stdin, workers kept between them
     size_t batchSize = 0;            // attributes per worker request; 0 = automatic
     bool helpRequested = false;
 

@@ -38,7 +38,7 @@ int main(int argc, char ** argv)
                          "  --workers N, --max-memory-size MiB, --max-memory-hard MiB, --gc-roots-dir DIR,\n"
                          "  --meta, --force-recurse, --constituents, --check-cache-status, --show-input-drvs,\n"
                          "  --no-instantiate, --select EXPR, --apply EXPR, --batch-size N, --reject-unused-args,\n"
-                         "  --list-paths, --paths FILE,\n"
+                         "  --list-paths, --paths FILE, --serve-paths,\n"
                          "  --arg NAME EXPR, --argstr NAME STRING, -I PATH, --impure, --option NAME VALUE,\n"
                          "  --show-trace\n\n"
                          "See docs/evaluator.md for the output fields.\n";

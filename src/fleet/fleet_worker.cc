@@ -1,11 +1,13 @@
 #include "fleet_worker.hh"
 
 #include "chunk_lease.hh"
+#include "evaluator_session.hh"
 #include "evaluation.hh"
 #include "git_fetcher.hh"
 #include "push_pipeline.hh"
 #include "stream_reply.hh"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -141,6 +143,12 @@ void Worker::serveOnce(RedisConnection & redis)
                                        m["maxMachines"], m["claimTimeoutMs"], "86400"});
         if (admitted.integer == 1) served.push_back(s);
     }
+    // The evaluator kept for an evaluation that is over (or no longer ours)
+    // ends: its memory is for the next one.
+    if (session_ && std::none_of(served.begin(), served.end(), [&](auto & s) { return s.fingerprint == sessionFingerprint_; })) {
+        workerLog("ending the evaluator for " + sessionFingerprint_);
+        session_.reset();
+    }
     if (served.empty()) return pause(std::chrono::milliseconds(250));
 
     // First the chunks lost workers left idle past the claim timeout.
@@ -203,13 +211,13 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
         redis.command(args);
     };
 
-    std::unique_ptr<LocalJobSource> source;
-    std::mutex sourceMutex;
+    std::mutex runningMutex; // guards the two below against the lease's thread and stop()
+    EvaluatorSession * running = nullptr;
     std::string lostWhy;
     auto lost = [&](const std::string & why) {
-        std::lock_guard lock(sourceMutex);
+        std::lock_guard lock(runningMutex);
         lostWhy = why;
-        if (source) source->cancel();
+        if (running) running->kill();
     };
     ChunkLease lease(settings_.redis, fp, entry.id, settings_.name, s.claimTimeout, lost);
     {
@@ -217,59 +225,47 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
         if (stopping_) return;
         stopChunk_ = [&] { lost("this worker is stopping; the chunk is left to be taken over"); };
     }
-    struct Forget // stop() must not reach this chunk once it is over
+    struct Forget // stop() and the lease must not reach this chunk once it is over
     {
         Worker & w;
+        std::mutex & m;
+        EvaluatorSession *& running;
         ~Forget()
         {
-            std::lock_guard lock(w.mutex_);
-            w.stopChunk_ = nullptr;
+            {
+                std::lock_guard lock(w.mutex_);
+                w.stopChunk_ = nullptr;
+            }
+            std::lock_guard lock(m);
+            running = nullptr;
+            // An evaluator that failed or was stopped is not used again.
+            if (w.session_ && !w.session_->usable()) w.session_.reset();
         }
-    } forget{*this};
+    } forget{*this, runningMutex, running};
 
     auto started = Clock::now();
     size_t jobs = 0;
     try {
-        auto spec = decodeChunk(json::parse(entry.fields.at("spec")));
-        auto jobset = spec.jobset;
-        jobset.options.workers = settings_.workers;
-        if (settings_.maxMemoryMiB) jobset.options.maxMemoryMiB = settings_.maxMemoryMiB;
-
-        // The inputs at the coordinator's revisions, through this machine's mirrors.
-        GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout);
-        for (auto & [name, input] : spec.inputs) {
-            if (input.spec.type == InputType::Git) {
-                input.git = fetcher.fetch(input.spec.git, input.git->rev);
-                input.path = input.git->path;
-            } else if (input.spec.type == InputType::Path) {
-                input.path = input.spec.path;
-                std::string hash;
-                try {
-                    hash = hashDirectory(input.path);
-                } catch (std::exception & e) {
-                    throw std::runtime_error("path input '" + name + "': " + input.path +
-                                             " cannot be read on this machine: " + e.what());
-                }
-                if (hash != input.contentHash)
-                    throw std::runtime_error("path input '" + name + "': " + input.path +
-                                             " on this machine differs from the coordinator's (content hash " + hash +
-                                             ", expected " + input.contentHash + ")");
-            }
+        auto specJson = json::parse(entry.fields.at("spec"));
+        auto spec = decodeChunk(specJson);
+        // Chunks of one evaluation differ in their paths only: they share
+        // the evaluator, which keeps what it evaluated for the chunks before.
+        specJson.erase("paths");
+        specJson.erase("chunk");
+        auto key = specJson.dump();
+        if (!session_ || session_->key() != key) {
+            session_.reset();
+            session_ = startSession(spec, key);
+            sessionFingerprint_ = fp;
         }
-        auto file = expressionFile(jobset, spec.inputs);
-        auto pathsFile = settings_.stateDir + "/logs/" + fp + "-chunk" + chunkField + ".paths.json";
-        std::ofstream(pathsFile) << json(spec.paths).dump();
-        auto logPath = settings_.stateDir + "/logs/" + fp + "-chunk" + chunkField + ".log";
-        std::ofstream(logPath, std::ios::trunc) << "evolive worker: chunk " << chunkField << " of " << fp << "\n";
-
         {
-            std::lock_guard lock(sourceMutex);
-            source = std::make_unique<LocalJobSource>(settings_.evaluatorDir,
-                                                      std::vector<std::string>{"--paths", pathsFile});
-            if (!lostWhy.empty()) source->cancel();
+            std::lock_guard lock(runningMutex);
+            running = session_.get();
+            if (!lostWhy.empty()) running->kill();
         }
-        JobSourceRequest request{jobset, spec.inputs, file, fp, logPath, spec.restrictions,
-                                 fs::absolute(settings_.stateDir + "/evaluator-home").lexically_normal().string()};
+        std::ofstream(session_->logPath(), std::ios::app)
+            << "evolive worker: chunk " << chunkField << " (" << spec.paths.size() << " paths)\n";
+
         // The .drv files are on this machine only: the cache is how everyone
         // else gets them, so a line goes out after its push. Pushes run
         // beside the evaluation (PushPipeline), lines go out as they are ready.
@@ -277,7 +273,7 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
         auto sendReady = [&](std::vector<json> ready) {
             for (auto & job : ready) send({"type", "job", "job", jsonLine(job)});
         };
-        source->run(request, [&](json job) {
+        session_->evaluate(json(spec.paths), [&](json job) {
             ++jobs;
             if (job.contains("drvPath") && job["drvPath"].is_string()) pushes.add(std::move(job));
             else send({"type", "job", "job", jsonLine(job)});
@@ -303,7 +299,7 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
     } catch (std::exception & e) {
         std::string why;
         {
-            std::lock_guard lock(sourceMutex);
+            std::lock_guard lock(runningMutex);
             why = lostWhy;
         }
         if (!why.empty()) {
@@ -315,6 +311,44 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
         workerLog("chunk " + chunkField + " of " + fp + " failed: " + e.what());
         send({"type", "failed", "message", e.what()});
     }
+}
+
+std::unique_ptr<EvaluatorSession> Worker::startSession(const ChunkSpec & spec, const std::string & key)
+{
+    auto & fp = spec.fingerprint;
+    auto jobset = spec.jobset;
+    jobset.options.workers = settings_.workers;
+    if (settings_.maxMemoryMiB) jobset.options.maxMemoryMiB = settings_.maxMemoryMiB;
+
+    // The inputs at the coordinator's revisions, through this machine's mirrors.
+    auto inputs = spec.inputs;
+    GitFetcher fetcher(settings_.stateDir, settings_.gitTimeout);
+    for (auto & [name, input] : inputs) {
+        if (input.spec.type == InputType::Git) {
+            input.git = fetcher.fetch(input.spec.git, input.git->rev);
+            input.path = input.git->path;
+        } else if (input.spec.type == InputType::Path) {
+            input.path = input.spec.path;
+            std::string hash;
+            try {
+                hash = hashDirectory(input.path);
+            } catch (std::exception & e) {
+                throw std::runtime_error("path input '" + name + "': " + input.path +
+                                         " cannot be read on this machine: " + e.what());
+            }
+            if (hash != input.contentHash)
+                throw std::runtime_error("path input '" + name + "': " + input.path +
+                                         " on this machine differs from the coordinator's (content hash " + hash +
+                                         ", expected " + input.contentHash + ")");
+        }
+    }
+    auto logPath = settings_.stateDir + "/logs/" + fp + ".log";
+    std::ofstream(logPath, std::ios::app) << "evolive worker: an evaluator for " << fp << "\n";
+    JobSourceRequest request{jobset, inputs, expressionFile(jobset, inputs), fp, logPath, spec.restrictions,
+                             fs::absolute(settings_.stateDir + "/evaluator-home").lexically_normal().string()};
+    workerLog("starting an evaluator for " + fp);
+    return std::make_unique<EvaluatorSession>(key, evaluatorProcess(settings_.evaluatorDir, request, {"--serve-paths"}),
+                                              logPath);
 }
 
 } // namespace evolive::fleet

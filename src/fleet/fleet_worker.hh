@@ -22,6 +22,8 @@
 
 namespace evolive::fleet {
 
+class EvaluatorSession;
+
 struct WorkerSettings
 {
     std::string redis;                 // redis://HOST:PORT or unix:///PATH
@@ -39,7 +41,7 @@ class Worker
 public:
     // Opens the push session (throws when the cache or daemon is unusable).
     explicit Worker(WorkerSettings settings);
-    ~Worker();
+    ~Worker(); // ends the evaluator it kept
 
     // Serves until stop(); reconnects to Redis with backoff while it is gone.
     void run();
@@ -55,6 +57,9 @@ private:
     // evaluated. Throws RedisError.
     void serveOnce(RedisConnection & redis);
     void runChunk(RedisConnection & redis, const Served & evaluation, const StreamEntry & entry, long long attempt);
+    // An evaluator for the chunks of `spec`'s evaluation (`key` names
+    // them), its inputs fetched.
+    std::unique_ptr<EvaluatorSession> startSession(const ChunkSpec & spec, const std::string & key);
     // Waits `d` unless stopped meanwhile.
     void pause(std::chrono::milliseconds d);
 
@@ -65,6 +70,10 @@ private:
     std::condition_variable wake_;
     std::function<void()> stopChunk_; // stops the chunk under way, if any; under mutex_
     size_t rotation_ = 0; // which evaluation a blocking read waits on next
+    // The evaluator of the evaluation this worker took its last chunk of,
+    // kept for its next chunks until that evaluation is no longer served.
+    std::unique_ptr<EvaluatorSession> session_;
+    std::string sessionFingerprint_;
 };
 
 // Logs a line on stderr, prefixed "evolive worker: ".

@@ -476,14 +476,15 @@ void LocalJobSource::cancel()
     if (evaluator_) evaluator_->kill();
 }
 
-void LocalJobSource::run(const JobSourceRequest & request, const JobSink & sink)
+ProcessSpec evaluatorProcess(const std::string & evaluatorDir, const JobSourceRequest & request,
+                             const std::vector<std::string> & extraArgs)
 {
     ProcessSpec spec;
-    spec.argv = {findEvaluator(evaluatorDir_, request.jobset.options.evaluator)};
+    spec.argv = {findEvaluator(evaluatorDir, request.jobset.options.evaluator)};
     auto restrictions = restrictionArguments(request.restrictions);
     spec.argv.insert(spec.argv.end(), restrictions.begin(), restrictions.end());
     auto args = evaluatorArguments(request.jobset, request.inputs, request.expressionFile);
-    args.insert(args.end() - 1, extraArgs_.begin(), extraArgs_.end());
+    args.insert(args.end() - 1, extraArgs.begin(), extraArgs.end());
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
     // Nothing of this process's environment but what Nix needs, and a home
     // and working directory of its own (relative paths in `nix` inputs
@@ -492,6 +493,21 @@ void LocalJobSource::run(const JobSourceRequest & request, const JobSink & sink)
     spec.inheritEnvironment = false;
     spec.env = evaluatorEnvironment(request.restrictions, request.evaluatorHome);
     spec.cwd = request.evaluatorHome;
+    return spec;
+}
+
+std::string evaluatorFailure(int status, const std::string & logPath)
+{
+    auto tail = logTail(logPath);
+    return "the evaluator failed (" +
+           std::string(WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                           : "exit status " + std::to_string(WEXITSTATUS(status))) +
+           ")" + (tail.empty() ? "" : ":\n" + tail);
+}
+
+void LocalJobSource::run(const JobSourceRequest & request, const JobSink & sink)
+{
+    auto spec = evaluatorProcess(evaluatorDir_, request, extraArgs_);
     int logFd = ::open(request.logPath.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (logFd < 0) throw std::runtime_error("cannot open " + request.logPath);
     ChildProcess evaluator(spec, logFd);
@@ -522,13 +538,7 @@ void LocalJobSource::run(const JobSourceRequest & request, const JobSink & sink)
         std::lock_guard lock(mutex_);
         if (cancelled_) throw std::runtime_error("cancelled");
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        auto tail = logTail(request.logPath);
-        throw std::runtime_error("the evaluator failed (" +
-                                 std::string(WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                                                 : "exit status " + std::to_string(WEXITSTATUS(status))) +
-                                 ")" + (tail.empty() ? "" : ":\n" + tail));
-    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error(evaluatorFailure(status, request.logPath));
 }
 
 bool Evaluation::evaluate(const Emit & emit)

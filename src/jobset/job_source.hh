@@ -18,6 +18,7 @@
 namespace evolive {
 
 class ChildProcess;
+struct ProcessSpec;
 
 // What a source is asked to evaluate.
 struct JobSourceRequest
@@ -52,6 +53,15 @@ public:
 
 // Makes the source for one jobset's evaluation.
 using JobSourceFactory = std::function<std::unique_ptr<JobSource>(const Jobset &)>;
+
+// The evaluator (options.evaluator) for `request`: its command line (the
+// jobset's arguments, then `extraArgs`, then the file), restricted as the
+// request says (evaluator_environment.hh: Nix's options, a scrubbed
+// environment), in the request's evaluator home.
+ProcessSpec evaluatorProcess(const std::string & evaluatorDir, const JobSourceRequest & request,
+                             const std::vector<std::string> & extraArgs = {});
+// "the evaluator failed (exit status 1):\n" and the end of its log.
+std::string evaluatorFailure(int waitStatus, const std::string & logPath);
 
 // The evaluator (options.evaluator) as a child process of this one, with
 // the jobset's inputs as its arguments (evaluatorArguments), restricted as

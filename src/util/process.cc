@@ -13,9 +13,9 @@ namespace evolive {
 
 namespace {
 
-// fork + exec with stdin from /dev/null; returns the pid. Child-side code
-// sticks to async-signal-safe calls.
-pid_t spawn(const ProcessSpec & spec, int stdoutFd, int stderrFd)
+// fork + exec with stdin from `stdinFd` (-1: /dev/null); returns the pid.
+// Child-side code sticks to async-signal-safe calls.
+pid_t spawn(const ProcessSpec & spec, int stdoutFd, int stderrFd, int stdinFd = -1)
 {
     std::vector<std::string> envStrings;
     for (char ** e = environ; spec.inheritEnvironment && *e; ++e) {
@@ -38,8 +38,7 @@ pid_t spawn(const ProcessSpec & spec, int stdoutFd, int stderrFd)
     if (pid < 0) throw std::runtime_error("fork: " + std::string(strerror(errno)));
     if (pid == 0) {
         setpgid(0, 0); // so that a timeout kills the whole tree
-        int devnull = open("/dev/null", O_RDONLY);
-        dup2(devnull, 0);
+        dup2(stdinFd >= 0 ? stdinFd : open("/dev/null", O_RDONLY), 0);
         dup2(stdoutFd, 1);
         dup2(stderrFd, 2);
         if (spec.cwd && chdir(spec.cwd->c_str()) != 0) {
@@ -131,17 +130,30 @@ ProcessResult runProcess(const ProcessSpec & spec)
 
 ChildProcess::ChildProcess(const ProcessSpec & spec, int stderrFd)
 {
-    int out[2];
+    int out[2], in[2] = {-1, -1};
     if (pipe2(out, O_CLOEXEC)) throw std::runtime_error("pipe failed");
-    try {
-        pid_ = spawn(spec, out[1], stderrFd);
-    } catch (...) {
+    if (spec.stdinPipe && pipe2(in, O_CLOEXEC)) {
         close(out[0]);
         close(out[1]);
+        throw std::runtime_error("pipe failed");
+    }
+    try {
+        pid_ = spawn(spec, out[1], stderrFd, in[0]);
+    } catch (...) {
+        for (int fd : {out[0], out[1], in[0], in[1]})
+            if (fd >= 0) close(fd);
         throw;
     }
     close(out[1]);
     stdout_ = out[0];
+    if (in[0] >= 0) close(in[0]);
+    stdin_ = in[1];
+}
+
+void ChildProcess::closeStdin()
+{
+    if (stdin_ >= 0) close(stdin_);
+    stdin_ = -1;
 }
 
 ChildProcess::~ChildProcess()
@@ -151,6 +163,7 @@ ChildProcess::~ChildProcess()
         waitpid(pid_, nullptr, 0);
     }
     if (stdout_ >= 0) close(stdout_);
+    closeStdin();
 }
 
 void ChildProcess::kill()

@@ -18,6 +18,7 @@ struct ProcessSpec
     bool inheritEnvironment = true;             // false: `env` is the whole environment
     std::optional<std::string> cwd;
     std::chrono::milliseconds timeout{0};       // 0: none; then SIGKILL
+    bool stdinPipe = false;                     // ChildProcess: stdin is a pipe from the caller (else /dev/null)
 };
 
 struct ProcessResult
@@ -47,6 +48,10 @@ public:
     ChildProcess & operator=(const ChildProcess &) = delete;
 
     int stdoutFd() const { return stdout_; }
+    // With ProcessSpec::stdinPipe: the write end of the program's stdin
+    // (-1 otherwise, and after closeStdin()).
+    int stdinFd() const { return stdin_; }
+    void closeStdin();
     // Waits for the exit; returns the wait status.
     int wait();
     // From any thread: kills the program and everything it started (its
@@ -57,6 +62,7 @@ private:
     std::mutex mutex_; // kill() against the reaping in wait()
     pid_t pid_ = -1;
     int stdout_ = -1;
+    int stdin_ = -1;
 };
 
 } // namespace evolive
