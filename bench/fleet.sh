@@ -5,12 +5,14 @@
 #  - local: `evolive serve` evaluates with 2 workers and pushes every job's
 #    .drv closure to a directory binary cache ("push": true);
 #  - fleet: `evolive serve --fleet` lists the paths, puts chunks on Redis,
-#    and 2 `evolive worker`s of one evaluator each (each with a chroot store
-#    of its own, served by its own nix-daemon) evaluate them and push to a
-#    directory binary cache.
+#    and 2 `evolive worker`s of one evaluator each evaluate them and push to
+#    a directory binary cache.
 #
-# Each repeat uses a new salt, so both evaluations write new .drv files and
-# push to an empty cache. It prints the medians and fleet / local, and from
+# Every store is a new, empty chroot store served by a nix-daemon of its
+# own (the local server's, each worker's), so that neither side writes into
+# a store that earlier runs filled (the machine's /nix/store database slows
+# down as it grows). Each repeat uses a new salt, so both evaluations write
+# new .drv files and push to an empty cache. It prints the medians and fleet / local, and from
 # the fleet's evaluation log each chunk's evaluation and push time, which
 # docs/fleet.md's model of 10, 100 and 1,000 machines starts from.
 #
@@ -31,7 +33,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -40,7 +42,7 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }'; }
 await_file() { for _ in $(seq 200); do [ -e "$1" ] && return; sleep 0.05; done; echo "bench: $1 did not appear" >&2; exit 1; }
 
-# redis-server, and a daemon for the local server's pushes.
+# redis-server.
 redis-server --port 0 --unixsocket "$work/redis.sock" --save "" --appendonly no >"$work/redis.log" 2>&1 &
 pids+=($!)
 await_file "$work/redis.sock"
@@ -49,13 +51,21 @@ redis_pid=${pids[-1]}
 # cpu PID [with-children]: its CPU seconds so far (user + system).
 cpu() { awk -v c="${2:-}" -v hz="$(getconf CLK_TCK)" '{ t = $14 + $15; if (c != "") t += $16 + $17; printf "%.2f\n", t / hz }' "/proc/$1/stat"; }
 cpu "$redis_pid" >"$work/redis-cpu-before"
-start_nix_daemon
-pids+=("$daemon")
+
+# start_store DIR: an empty chroot store at DIR/root and its daemon on DIR/daemon.sock.
+start_store() {
+  mkdir -p "$1/root"
+  NIX_REMOTE="local?root=$1/root" NIX_DAEMON_SOCKET_PATH="$1/daemon.sock" nix-daemon >"$1/daemon.log" 2>&1 &
+  pids+=($!)
+  await_file "$1/daemon.sock"
+}
 
 start_server() { # NAME ARGS...: sets $url and $server
   local name=$1; shift
+  start_store "$work/$name-store"
   "$bin/evolive" serve --listen 127.0.0.1:0 --state-dir "$work/$name" --allow-path "$root/bench/workloads" \
-    --max-workers 2 --daemon-socket "$socket" "$@" 2>"$work/$name.log" &
+    --max-workers 2 --daemon-socket "$work/$name-store/daemon.sock" --store-root "$work/$name-store/root" "$@" \
+    2>"$work/$name.log" &
   server=$!
   pids+=($!)
   for _ in $(seq 200); do
@@ -69,10 +79,7 @@ start_server() { # NAME ARGS...: sets $url and $server
 # Two machines: each a chroot store, its daemon, its worker.
 start_worker() { # NAME CACHE
   local dir="$work/$1"
-  mkdir -p "$dir/root"
-  NIX_REMOTE="local?root=$dir/root" NIX_DAEMON_SOCKET_PATH="$dir/daemon.sock" nix-daemon >"$dir/daemon.log" 2>&1 &
-  pids+=($!)
-  await_file "$dir/daemon.sock"
+  start_store "$dir"
   "$bin/evolive" worker --redis "$redis" --cache "$2" --name "$1" --workers 1 --state-dir "$dir/state" \
     --daemon-socket "$dir/daemon.sock" --store-root "$dir/root" 2>"$dir/worker.log" &
   pids+=($!)

@@ -4,9 +4,19 @@
 #include "signing_key.hh"
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 
 namespace evolive::cache {
+
+void evaluateIntoStoreRoot(PushSettings & s)
+{
+    if (s.storeRoot.empty()) return;
+    s.storeRoot = std::filesystem::absolute(s.storeRoot).lexically_normal().string();
+    if (s.storeRoot.size() > 1 && s.storeRoot.back() == '/') s.storeRoot.pop_back();
+    setenv("NIX_REMOTE", ("local?root=" + s.storeRoot).c_str(), 1);
+}
 
 PushSession::PushSession(const PushSettings & s)
 {

@@ -29,6 +29,11 @@ struct PushSettings
     std::string storeRoot;    // "" or the root of the daemon's chroot store (local?root=DIR)
 };
 
+// With `settings.storeRoot` set: makes it absolute, and has the evaluators
+// this process starts write into that chroot store (NIX_REMOTE=
+// local?root=DIR, which they inherit), where the pusher reads their .drv files.
+void evaluateIntoStoreRoot(PushSettings & settings);
+
 class PushSession
 {
 public:

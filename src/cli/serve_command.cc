@@ -1,5 +1,6 @@
 #include "serve_command.hh"
 
+#include "push_session.hh"
 #include "server.hh"
 
 #include <cerrno>
@@ -52,6 +53,7 @@ int runServe(ServeOptions & o)
         if (given(o, "key")) config.push.keyFile = f.push.keyFile;
         if (given(o, "redis")) config.push.redis = f.push.redis;
         if (given(o, "daemon-socket")) config.push.daemonSocket = f.push.daemonSocket;
+        if (given(o, "store-root")) config.push.storeRoot = f.push.storeRoot;
         if (given(o, "write-timeout")) config.writeTimeout = f.writeTimeout;
         if (given(o, "results")) config.results = f.results;
         if (given(o, "no-restrict-eval")) config.restrictions.restrictEval = !o.noRestrictEval;
@@ -70,6 +72,7 @@ int runServe(ServeOptions & o)
                 if (!token.empty()) config.tokens.push_back(token);
         }
         server::finishConfig(config);
+        cache::evaluateIntoStoreRoot(config.push);
     } catch (std::exception & e) {
         std::cerr << "evolive serve: " << e.what() << "\n";
         return 2;
@@ -130,6 +133,7 @@ void addServeCommand(CLI::App & app)
     o->given["key"] = cmd->add_option("--key", f.push.keyFile, "a secret key file to sign pushed paths with");
     o->given["redis"] = cmd->add_option("--redis", f.push.redis, "share push presence through Redis: redis://HOST:PORT or unix:///PATH");
     o->given["daemon-socket"] = cmd->add_option("--daemon-socket", f.push.daemonSocket, "the Nix daemon's socket");
+    o->given["store-root"] = cmd->add_option("--store-root", f.push.storeRoot, "evaluate into a chroot store (Nix's local?root=DIR) that --daemon-socket's daemon serves; pushes read it there");
     o->given["results"] = cmd->add_option("--results", f.results, "where results are kept: a directory or s3://BUCKET?...&prefix=P (default STATE/results)");
     o->given["write-timeout"] = cmd->add_option("--write-timeout", f.writeTimeout, "seconds a client may take to read what it is sent (default 60)");
     // What evaluations may see (docs/security.md): loosened here or in the file only.

@@ -321,7 +321,15 @@ void Coordinator::enter(std::vector<AttrPath> paths)
 
 bool Coordinator::evaluateQueue()
 {
-    if (workers_.empty() && !queue_.empty()) spawnWorker(); // one worker lists the top level; the others start once there is work
+    if (workers_.empty() && !queue_.empty()) {
+        // Opening a local store creates its directories when it is new (a
+        // chroot store): once, here, before the workers open it together
+        // and race to create them (Nix 2.8 fails one of them with "creating
+        // symlink ... File exists").
+        if (!args_.noInstantiate && !args_.listPaths && !drvWriter_)
+            drvWriter_ = DrvBatchStore::open().dynamic_pointer_cast<DrvBatchStore>();
+        spawnWorker();
+    } // one worker lists the top level; the others start once there is work
 
     while (fatal_.empty()) {
         // Start workers while there is work for them.

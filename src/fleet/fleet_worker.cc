@@ -66,13 +66,7 @@ Worker::Worker(WorkerSettings settings) : settings_(std::move(settings))
 {
     checkRedisUrl(settings_.redis);
     if (settings_.name.empty()) settings_.name = hostName() + "-" + std::to_string(getpid());
-    if (!settings_.push.storeRoot.empty()) {
-        // The evaluator writes its .drv files into this machine's chroot
-        // store, the one the daemon serves and the pusher reads.
-        settings_.push.storeRoot = fs::absolute(settings_.push.storeRoot).lexically_normal().string();
-        if (settings_.push.storeRoot.back() == '/') settings_.push.storeRoot.pop_back();
-        setenv("NIX_REMOTE", ("local?root=" + settings_.push.storeRoot).c_str(), 1);
-    }
+    cache::evaluateIntoStoreRoot(settings_.push);
     fs::create_directories(settings_.stateDir + "/logs");
     push_ = std::make_unique<cache::PushSession>(settings_.push);
 }

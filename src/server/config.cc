@@ -177,6 +177,7 @@ void loadConfigFile(const std::string & path, ServerConfig & c)
         p.string("compression", c.push.compression);
         p.string("redis", c.push.redis);
         p.string("daemon-socket", c.push.daemonSocket);
+        p.string("store-root", c.push.storeRoot);
         p.count("uploads", c.push.uploads, true);
         p.count("closures", c.push.closures);
         p.count("checks", c.push.checks);

@@ -180,6 +180,25 @@ TEST(EvalOutput, NoInstantiateComputesButDoesNotWrite)
     EXPECT_TRUE(std::filesystem::exists(path));
 }
 
+// A new chroot store (Nix's local?root=DIR, as `evolive worker --store-root`
+// and `evolive serve --store-root` use) is created once, not by every worker
+// at once (they raced to create its directories and most runs failed).
+TEST(EvalOutput, WorkersShareANewChrootStore)
+{
+    TempDir dir;
+    for (int run = 0; run < 5; ++run) {
+        auto root = dir.path() + "/root" + std::to_string(run);
+        std::filesystem::create_directories(root);
+        auto result = runCommand({evalJobsBinary(), "--workers", "2", "--arg", "n", "20", "--argstr", "salt", freshSalt(),
+                                  synthetic()},
+                                 {{"NIX_REMOTE", "local?root=" + root}});
+        ASSERT_EQ(result.exitCode, 0) << result.err;
+        auto run1 = parseEvalOutput(result);
+        auto drv = run1.jobs.at("pkg-1")["drvPath"].get<std::string>();
+        EXPECT_TRUE(std::filesystem::exists(root + drv)) << drv;
+    }
+}
+
 TEST(EvalOutput, GcRootsInputDrvsAndCacheStatus)
 {
     TempDir roots;

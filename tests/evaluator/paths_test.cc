@@ -1,4 +1,4 @@
-// --list-paths and --paths, the two halves of a fleet evaluation: listing
+// --list-paths, --paths and --serve-paths, the halves of a fleet evaluation: listing
 // the jobs' attribute paths without instantiating anything, and evaluating
 // chosen paths so that chunks of a listing give, together, a full run.
 #include "eval_jobs.hh"
@@ -217,4 +217,122 @@ TEST(EvalChosenPaths, ABadListIsRefusedBeforeAnythingRuns)
     auto missing = evalJobs({"--argstr", "salt", "x", "--paths", dir.path() + "/none.json", file});
     EXPECT_NE(missing.process.exitCode, 0);
     EXPECT_NE(missing.process.err.find("none.json"), std::string::npos) << missing.process.err;
+}
+
+namespace {
+
+// evolive-eval-jobs --serve-paths with `requests` on standard input, one per line.
+Completed servePaths(const std::vector<std::string> & args, const std::vector<std::string> & requests)
+{
+    TempDir dir;
+    std::string input;
+    for (auto & r : requests) input += r + "\n";
+    std::vector<std::string> argv{"sh", "-c", "f=$1; shift; exec \"$@\" < \"$f\"", "sh", dir.write("in", input),
+                                  evalJobsBinary(), "--serve-paths"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv);
+}
+
+// Its output cut at the `pathsDone` lines: each request's job lines, and the line that ended it.
+struct ServedRequest
+{
+    std::vector<json> lines;
+    json done;
+};
+
+std::vector<ServedRequest> servedRequests(const Completed & process)
+{
+    std::vector<ServedRequest> out(1);
+    std::istringstream in(process.out);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto j = json::parse(line);
+        if (j.contains("pathsDone")) {
+            out.back().done = j;
+            out.emplace_back();
+        } else {
+            out.back().lines.push_back(j);
+        }
+    }
+    EXPECT_TRUE(out.back().lines.empty()) << "job lines after the last request's end";
+    out.pop_back();
+    return out;
+}
+
+} // namespace
+
+TEST(EvalServedPaths, RequestsInOneProcessGiveTheLinesOfAFullRun)
+{
+    for (auto & jobset : jobsets()) {
+        SCOPED_TRACE(jobset.file);
+        auto salt = freshSalt();
+        auto full = runJobset(jobset, salt, {});
+        ASSERT_EQ(full.process.exitCode, 0) << full.process.err;
+        auto listing = runJobset(jobset, salt, {"--list-paths"});
+        ASSERT_EQ(listing.process.exitCode, 0) << listing.process.err;
+
+        std::vector<std::string> requests;
+        for (auto & chunk : splitListing(listing, 3)) requests.push_back(chunk.dump());
+        std::vector<std::string> args{"--workers", "2", "--argstr", "salt", salt};
+        args.insert(args.end(), jobset.options.begin(), jobset.options.end());
+        args.push_back(testDataDir() + "/" + jobset.file);
+        auto served = servePaths(args, requests);
+        ASSERT_EQ(served.exitCode, 0) << served.err;
+
+        auto answers = servedRequests(served);
+        ASSERT_EQ(answers.size(), requests.size());
+        std::multiset<json> lines;
+        for (size_t i = 0; i < answers.size(); ++i) {
+            auto & a = answers[i];
+            size_t errors = 0;
+            for (auto & l : a.lines) errors += l.contains("error");
+            EXPECT_EQ(a.done, (json{{"pathsDone", i + 1}, {"jobs", a.lines.size()}, {"errors", errors}}));
+            EXPECT_EQ(a.lines.size(), json::parse(requests[i]).size());
+            lines.insert(a.lines.begin(), a.lines.end());
+        }
+        // Aggregates resolved per request, as --paths resolves them per run.
+        EXPECT_EQ(lines, linesOf({full}));
+    }
+}
+
+TEST(EvalServedPaths, TheRootIsEvaluatedOnceForEveryRequest)
+{
+    // The root traces when it is evaluated: once per worker process.
+    TempDir dir;
+    auto file = dir.write("traced.nix", "{ salt }: builtins.trace \"evaluating the root\" (import " + testDataDir() +
+                                            "/errors.nix { inherit salt; })");
+    auto served = servePaths({"--workers", "1", "--argstr", "salt", freshSalt(), file},
+                             {R"([["ok"]])", R"([["asserts"], ["ok"]])", R"([["throws"]])"});
+    ASSERT_EQ(served.exitCode, 0) << served.err;
+    auto answers = servedRequests(served);
+    ASSERT_EQ(answers.size(), 3u);
+    EXPECT_EQ(answers[1].lines.size(), 2u);
+    EXPECT_NE(answers[2].lines.at(0).value("error", "").find("deliberate failure"), std::string::npos)
+        << answers[2].lines.at(0);
+
+    size_t traces = 0;
+    for (size_t at = 0; (at = served.err.find("evaluating the root", at)) != std::string::npos; ++at) ++traces;
+    EXPECT_EQ(traces, 1u) << served.err;
+}
+
+TEST(EvalServedPaths, ABadRequestIsAnsweredWithAnErrorAndTheNextIsServed)
+{
+    auto file = testDataDir() + "/errors.nix";
+    auto served = servePaths({"--argstr", "salt", freshSalt(), file}, {R"([["ok")", "[]", R"([["ok"]])"});
+    ASSERT_EQ(served.exitCode, 0) << served.err;
+    auto answers = servedRequests(served);
+    ASSERT_EQ(answers.size(), 3u);
+    EXPECT_EQ(answers[0].done["pathsDone"], 1);
+    EXPECT_NE(answers[0].done.value("error", "").find("--serve-paths: request 1: the list of attribute paths"),
+              std::string::npos)
+        << answers[0].done;
+    EXPECT_TRUE(answers[0].lines.empty());
+    EXPECT_EQ(answers[1].done, (json{{"pathsDone", 2}, {"jobs", 0}, {"errors", 0}}));
+    EXPECT_EQ(answers[2].lines.at(0)["attr"], "ok");
+
+    // Paths come from standard input only.
+    TempDir dir;
+    auto both = runCommand({evalJobsBinary(), "--serve-paths", "--paths", dir.write("p.json", "[]"), file});
+    EXPECT_NE(both.exitCode, 0);
+    EXPECT_NE(both.err.find("--serve-paths reads its paths from standard input"), std::string::npos) << both.err;
 }

@@ -56,10 +56,10 @@ public:
     // within `timeout` (it is killed then).
     bool terminate(std::chrono::seconds timeout);
     const std::string & storeRoot() const { return root_; }
-
-private:
+    // Its descendants (the evaluator and the evaluator's workers).
     std::vector<pid_t> processesBelow() const;
 
+private:
     std::string dir_, name_, root_, logFile_;
     std::unique_ptr<NixDaemon> daemon_;
     pid_t pid_ = -1;

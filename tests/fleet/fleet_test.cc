@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <map>
+#include <thread>
 
 using namespace evolive::test;
 using nlohmann::json;
@@ -115,6 +116,38 @@ TEST(Fleet, EvaluatesTheErrorsJobsetAsALocalEvaluationDoes)
 {
     Fleet fleet(3, false);
     expectFleetEqualsLocal(fleet, {{"errors", pathJobset(EVOLIVE_TEST_DATA_DIR, "errors.nix", {{"salt", freshSalt()}}, json::object())}});
+}
+
+// The chunks of one evaluation share a worker's evaluator (the root and the
+// shared dependencies are evaluated once per worker, not once per chunk);
+// once the evaluation is over, the evaluator ends and its memory is freed.
+TEST(Fleet, AWorkerKeepsOneEvaluatorForAnEvaluationsChunksAndEndsItAfter)
+{
+    Fleet fleet(1, false);
+    auto server = fleet.startServer({"--allow-path", EVOLIVE_WORKLOADS_DIR, "--chunk-size", "40"});
+    auto & worker = *fleet.workers[0];
+    for (int round = 1; round <= 2; ++round) {
+        SCOPED_TRACE(round);
+        json jobset = pathJobset(EVOLIVE_WORKLOADS_DIR, "synthetic.nix", {{"salt", freshSalt()}}, json::object());
+        jobset["inputs"]["n"] = {{"type", "nix"}, {"value", "150"}};
+        jobset["inputs"]["work"] = {{"type", "nix"}, {"value", "10"}};
+        auto lines = streamLines(server->url() + "/v1/evaluations", jobset.dump());
+        ASSERT_EQ(lines.back()["type"], "finished") << lines.back() << server->log();
+        std::string fp = lines[1]["fingerprint"];
+
+        auto log = worker.log();
+        size_t chunks = 0, started = 0;
+        for (size_t at = 0; (at = log.find("of " + fp + " done:", at)) != std::string::npos; ++at) ++chunks;
+        for (size_t at = 0; (at = log.find("starting an evaluator for " + fp, at)) != std::string::npos; ++at) ++started;
+        EXPECT_GE(chunks, 4u) << log;
+        EXPECT_EQ(started, 1u) << log;
+
+        EXPECT_TRUE(worker.waitForLog("ending the evaluator for " + fp, std::chrono::seconds(10))) << worker.log();
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!worker.processesBelow().empty() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        EXPECT_TRUE(worker.processesBelow().empty()) << "the evaluator outlived its evaluation";
+    }
 }
 
 TEST(Fleet, AJobsetAskingForAFleetIsRefusedByAServerWithoutOne)

@@ -4,10 +4,12 @@
 #include "service_client.hh"
 #include "subprocess.hh"
 
+#include <filesystem>
 #include <gtest/gtest.h>
 
 using namespace evolive::test;
 using nlohmann::json;
+namespace fs = std::filesystem;
 namespace beast = boost::beast;
 
 TEST(PushSocket, PushesClosuresAnswersBadMessagesAndStaysOpen)
@@ -86,17 +88,22 @@ TEST(PushSocket, NeedsATokenWhenTheServerHasTokens)
     EXPECT_NE(client.push("/etc/passwd")["error"].get<std::string>().find("not in the Nix store"), std::string::npos);
 }
 
-TEST(PushSocket, AnEvaluationWithPushPushesEachJobAsItIsFound)
+namespace {
+
+// An evaluation with push on `evolive serve` (`storeRoot`: evaluating into
+// that chroot store, served by the daemon); returns curl's .drv path after
+// checking that `nix` reads its closure from the cache.
+std::string pushEachJob(TempDir & dir, const std::string & storeRoot)
 {
-    TempDir dir;
-    NixDaemon daemon(dir.path());
+    NixDaemon daemon(dir.path(), storeRoot);
     auto cache = dir.path() + "/cache";
-    EvoliveServer server(dir.path() + "/state",
-                         {"--cache", cache, "--daemon-socket", daemon.socket(), "--allow-path", EXAMPLES_DIR});
+    std::vector<std::string> args{"--cache", cache, "--daemon-socket", daemon.socket(), "--allow-path", EXAMPLES_DIR};
+    if (!storeRoot.empty()) args.insert(args.end(), {"--store-root", storeRoot});
+    EvoliveServer server(dir.path() + "/state", args);
     auto jobset = fileJobset(EXAMPLES_DIR, "release.nix", {{"salt", freshSalt()}, {"system", "x86_64-linux"}});
     jobset["options"] = {{"push", true}};
     auto lines = streamLines(server.url() + "/v1/evaluations", jobset.dump());
-    ASSERT_EQ(lines.back()["type"], "finished") << lines.back();
+    EXPECT_EQ(lines.back()["type"], "finished") << lines.back();
     EXPECT_GE(lines.back()["push"]["uploaded"].get<int>(), 5);
     EXPECT_EQ(lines.back()["push"]["errors"], 0);
     std::string curl;
@@ -106,6 +113,28 @@ TEST(PushSocket, AnEvaluationWithPushPushesEachJobAsItIsFound)
         if (line["attr"] == "curl") curl = line["drvPath"];
     }
     auto info = runNix({"path-info", "--derivation", "--recursive", "--store", "file://" + cache, curl});
-    ASSERT_EQ(info.exitCode, 0) << info.err;
+    EXPECT_EQ(info.exitCode, 0) << info.err;
     EXPECT_NE(info.out.find("-zlib-1.3.drv"), std::string::npos);
+    return curl;
+}
+
+} // namespace
+
+TEST(PushSocket, AnEvaluationWithPushPushesEachJobAsItIsFound)
+{
+    TempDir dir;
+    pushEachJob(dir, "");
+}
+
+// --store-root: the .drv files are written into the chroot store only, and
+// pushed from there.
+TEST(PushSocket, AnEvaluationIntoAChrootStorePushesFromIt)
+{
+    TempDir dir;
+    auto root = dir.path() + "/root";
+    fs::create_directories(root);
+    auto curl = pushEachJob(dir, root);
+    ASSERT_FALSE(curl.empty());
+    EXPECT_TRUE(fs::exists(root + curl)) << curl;
+    EXPECT_FALSE(fs::exists(curl)) << curl << " was written into /nix/store";
 }
