@@ -114,8 +114,10 @@ for rep in $(seq 1 "$repeat"); do
   run_local() { t=$(now); post "$local_url" "$work/local.json" >"$work/local.jsonl"; since "$t" >>"$work/local"; }
   run_fleet() { t=$(now); post "$fleet_url" "$work/fleet.json" >"$work/fleet.jsonl"; since "$t" >>"$work/fleet"; }
   if [ $((rep % 2)) = 1 ]; then run_local; run_fleet; else run_fleet; run_local; fi
+  for side in local fleet; do
+    grep -q '"type":"finished"' "$work/$side.jsonl" || { echo "bench: the $side evaluation did not finish:" >&2; tail -c 2000 "$work/$side.jsonl" >&2; exit 1; }
+  done
   l=$(grep -c '"type":"job"' "$work/local.jsonl"); f=$(grep -c '"type":"job"' "$work/fleet.jsonl")
-  grep -q '"type":"finished"' "$work/fleet.jsonl" || { tail -2 "$work/fleet.jsonl" >&2; exit 1; }
   [ "$l" = "$f" ] || { echo "bench: job counts differ: local $l, fleet $f" >&2; exit 1; }
   le=$(grep -c '"push":{"error"' "$work/local.jsonl" || true); fe=$(grep -c '"push":{"error"' "$work/fleet.jsonl" || true)
   [ "$le$fe" = 00 ] || { echo "bench: pushes failed: local $le, fleet $fe" >&2; exit 1; }

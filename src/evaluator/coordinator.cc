@@ -9,6 +9,7 @@
 #include "nix_api.hh"
 #include "worker.hh"
 
+#include <nix/globals.hh>
 #include <nix/logging.hh>
 #include <nix/util.hh>
 
@@ -322,12 +323,15 @@ void Coordinator::enter(std::vector<AttrPath> paths)
 bool Coordinator::evaluateQueue()
 {
     if (workers_.empty() && !queue_.empty()) {
-        // Opening a local store creates its directories when it is new (a
-        // chroot store): once, here, before the workers open it together
-        // and race to create them (Nix 2.8 fails one of them with "creating
-        // symlink ... File exists").
-        if (!args_.noInstantiate && !args_.listPaths && !drvWriter_)
+        // Opening a local store creates its directories and database when
+        // it is new (a chroot store): once, here, before the workers open it
+        // together and race to create them (Nix 2.8 fails one of them with
+        // "creating symlink ... File exists" or "database is busy").
+        if (!storeOpened_) {
+            if (args_.noInstantiate || args_.listPaths) nix::settings.readOnlyMode = true; // as the workers
             drvWriter_ = DrvBatchStore::open().dynamic_pointer_cast<DrvBatchStore>();
+            storeOpened_ = true;
+        }
         spawnWorker();
     } // one worker lists the top level; the others start once there is work
 

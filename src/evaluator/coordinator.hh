@@ -65,6 +65,7 @@ private:
     std::string fatal_;              // why the whole evaluation cannot happen
     size_t jobs_ = 0, errors_ = 0, restarts_ = 0;
     std::shared_ptr<DrvBatchStore> drvWriter_;
+    bool storeOpened_ = false;
     std::set<AttrPath> entered_;     // the --paths paths: sets there are entered
 
     // With --constituents: every job by name, and the aggregates whose named
