@@ -1,6 +1,7 @@
 #include "fleet_job_source.hh"
 
 #include "chunking.hh"
+#include "json_parse.hh"
 #include "redis_connection.hh"
 #include "stream_reply.hh"
 
@@ -14,6 +15,9 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// Deeper job lines from the results stream are refused (see run()).
+constexpr size_t maxJobLineDepth = 10000;
 
 void appendLog(const std::string & logPath, const std::string & line)
 {
@@ -160,7 +164,17 @@ void FleetJobSource::run(const JobSourceRequest & request, const JobSink & sink)
             auto type = f["type"];
             size_t chunk = f.count("chunk") ? std::stoul(f["chunk"]) : chunks.size();
             if (type == "job") {
-                auto job = json::parse(f["job"], nullptr, false);
+                json job;
+                try {
+                    // Redis is shared: a line nested deep enough to overflow
+                    // a stack when it is freed is refused (the evaluator
+                    // itself prints lines up to ~40,000 levels deep, a
+                    // `meta` that deep; jobs are a few levels).
+                    job = parseJson(f["job"], "a job line of chunk " + f["chunk"], maxJobLineDepth);
+                } catch (JsonParseError & e) {
+                    appendLog(request.logPath, std::string(e.what()) + " (from " + f["worker"] + ")");
+                    continue;
+                }
                 if (!job.is_object() || !job.contains("attr") || !job["attr"].is_string()) continue;
                 if (seen.insert(job["attr"].get<std::string>()).second) sink(std::move(job));
             } else if (chunk >= chunks.size() || finished[chunk]) {

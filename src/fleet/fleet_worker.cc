@@ -4,6 +4,7 @@
 #include "evaluator_session.hh"
 #include "evaluation.hh"
 #include "git_fetcher.hh"
+#include "json_parse.hh"
 #include "push_pipeline.hh"
 #include "stream_reply.hh"
 
@@ -240,7 +241,9 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
     auto started = Clock::now();
     size_t jobs = 0;
     try {
-        auto specJson = json::parse(entry.fields.at("spec"));
+        // As deep as a jobset a server accepts (json_parse.hh's bound): the
+        // spec nests a `json` input's value as the request body does.
+        auto specJson = parseJson(entry.fields.at("spec"), "chunk " + chunkField + "'s spec");
         auto spec = decodeChunk(specJson);
         // Chunks of one evaluation differ in their paths only: they share
         // the evaluator, which keeps what it evaluated for the chunks before.

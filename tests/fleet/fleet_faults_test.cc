@@ -9,6 +9,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <thread>
@@ -336,4 +337,32 @@ TEST(FleetFaults, ACacheRefusingUploadsGivesPushErrorsOnTheJobs)
     auto log = readFile(lines[1]["log"].get<std::string>());
     EXPECT_NE(log.find("(pushed: false)"), std::string::npos) << log;
     EXPECT_EQ(log.find("(pushed: true)"), std::string::npos) << log;
+}
+
+// Redis is shared: a job line on the results stream nested deep enough to
+// overflow a stack when freed (60,000 levels) is refused and logged; the
+// coordinator goes on and the evaluation finishes with the workers' lines.
+TEST(FleetFaults, ADeeplyNestedJobLineOnTheStreamIsRefused)
+{
+    Fleet fleet(0, false);
+    auto server = fleet.startServer({"--allow-path", EVOLIVE_TEST_DATA_DIR, "--chunk-size", "3"});
+    Streamed run(*server, fileJobset(EVOLIVE_TEST_DATA_DIR, "names.nix", {{"salt", freshSalt()}}));
+    ASSERT_TRUE(await([&] { return fleet.redis->cli({"SCARD", "evolive:fleet:v1:evaluations"}) == "1\n"; }));
+    auto members = fleet.redis->cli({"SMEMBERS", "evolive:fleet:v1:evaluations"});
+    auto fingerprint = members.substr(0, members.find('\n'));
+    std::string deep = std::string(60000, '[') + std::string(60000, ']');
+    auto added = fleet.redis->cli({"XADD", "evolive:fleet:v1:results:" + fingerprint, "*", "v", "1", "chunk", "0",
+                                   "worker", "intruder", "type", "job", "job",
+                                   R"({"attr": "intruded", "meta": )" + deep + "}"});
+    ASSERT_NE(added.find('-'), std::string::npos) << added; // an entry id
+
+    fleet.workers.push_back(fleet.startWorker("m1"));
+    auto & lines = run.wait();
+    ASSERT_EQ(lines.back()["type"], "finished") << lines.back() << server->log();
+    EXPECT_TRUE(jobNamed(lines, "intruded").is_null());
+    EXPECT_GT(lines.back()["jobs"].get<int>(), 3);
+    std::ifstream logFile(lines[1]["log"].get<std::string>());
+    std::string log((std::istreambuf_iterator<char>(logFile)), std::istreambuf_iterator<char>());
+    EXPECT_NE(log.find("a job line of chunk 0: nested deeper than 10000 levels (from intruder)"), std::string::npos)
+        << log;
 }
