@@ -25,6 +25,7 @@ struct ServeOptions
     std::vector<std::string> tokens, allowedPaths;
     bool noRestrictEval = false;
     size_t claimTimeoutSeconds = 60;
+    size_t chunkTimeoutSeconds = 0;
     std::map<std::string, CLI::Option *> given;
 };
 
@@ -66,6 +67,7 @@ int runServe(ServeOptions & o)
         if (given(o, "max-machines")) config.fleet.maxMachines = f.fleet.maxMachines;
         if (given(o, "claim-timeout")) config.fleet.claimTimeout = std::chrono::seconds(o.claimTimeoutSeconds);
         if (given(o, "max-attempts")) config.fleet.maxAttempts = f.fleet.maxAttempts;
+        if (given(o, "chunk-timeout")) config.fleet.chunkTimeout = std::chrono::seconds(o.chunkTimeoutSeconds);
         if (const char * tokens = getenv("EVOLIVE_TOKENS"); tokens && !given(o, "token")) {
             std::stringstream in(tokens);
             for (std::string token; std::getline(in, token, ',');)
@@ -146,6 +148,7 @@ void addServeCommand(CLI::App & app)
     o->given["fleet"] = cmd->add_option("--fleet", f.fleet.redis, "evaluate on a fleet of `evolive worker`s through this Redis: redis://HOST:PORT or unix:///PATH");
     o->given["chunk-size"] = cmd->add_option("--chunk-size", f.fleet.chunkSize, "attribute paths per chunk of a fleet evaluation (default 200)")->check(CLI::PositiveNumber);
     o->given["max-machines"] = cmd->add_option("--max-machines", f.fleet.maxMachines, "workers one fleet evaluation may use at once (default 0: any number)");
+    o->given["chunk-timeout"] = cmd->add_option("--chunk-timeout", o->chunkTimeoutSeconds, "seconds one worker may spend on a fleet chunk before it stops and leaves it (a failed attempt; default 0: no limit)");
     o->given["claim-timeout"] = cmd->add_option("--claim-timeout", o->claimTimeoutSeconds, "seconds a fleet chunk may go without a sign of its worker before another takes it (default 60)")->check(CLI::PositiveNumber);
     o->given["max-attempts"] = cmd->add_option("--max-attempts", f.fleet.maxAttempts, "workers a fleet chunk may be given to before its jobs become errors (default 3)")->check(CLI::PositiveNumber);
     cmd->callback([o]() { throw CLI::RuntimeError(runServe(*o)); });

@@ -8,9 +8,11 @@
 namespace evolive::fleet {
 
 ChunkLease::ChunkLease(std::string redis, std::string fingerprint, std::string entryId, std::string consumer,
-                       std::chrono::milliseconds claimTimeout, std::function<void(const std::string &)> lost)
+                       std::chrono::milliseconds claimTimeout, std::chrono::milliseconds deadline,
+                       std::function<void(const std::string &, bool)> lost)
     : redis_(std::move(redis)), fingerprint_(std::move(fingerprint)), entryId_(std::move(entryId)),
-      consumer_(std::move(consumer)), claimTimeout_(claimTimeout), lost_(std::move(lost)), thread_([this] { run(); })
+      consumer_(std::move(consumer)), claimTimeout_(claimTimeout), deadline_(deadline), lost_(std::move(lost)),
+      thread_([this] { run(); })
 {
 }
 
@@ -52,7 +54,7 @@ std::string ChunkLease::check(std::unique_ptr<RedisConnection> & redis, bool ren
 void ChunkLease::run()
 {
     auto renewEvery = std::max(claimTimeout_ / 3, std::chrono::milliseconds(100));
-    auto lastRenew = std::chrono::steady_clock::now();
+    auto started = std::chrono::steady_clock::now(), lastRenew = started;
     std::unique_ptr<RedisConnection> redis;
     std::unique_lock lock(mutex_);
     while (!stop_) {
@@ -61,11 +63,15 @@ void ChunkLease::run()
         lock.unlock();
         bool renew = std::chrono::steady_clock::now() - lastRenew >= renewEvery - std::chrono::milliseconds(50);
         if (renew) lastRenew = std::chrono::steady_clock::now();
-        auto why = check(redis, renew);
+        bool timedOut = deadline_.count() > 0 && std::chrono::steady_clock::now() - started >= deadline_;
+        auto why = timedOut ? "the chunk ran longer than chunk-timeout (" +
+                                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(deadline_).count()) +
+                                  " s) on this worker"
+                            : check(redis, renew);
         lock.lock();
         if (!why.empty() && !stop_) {
             lock.unlock();
-            lost_(why);
+            lost_(why, timedOut);
             return;
         }
     }

@@ -3,7 +3,8 @@
 // idle time) every third of the claim timeout, so that only a dead or hung
 // worker loses a chunk, and keeps its place among the evaluation's machines
 // (max-machines); and once a second it looks whether the evaluation
-// was cancelled or the chunk taken over, and then calls `lost`.
+// was cancelled or the chunk taken over, or whether the chunk has run past
+// its deadline (chunk-timeout), and then calls `lost`.
 #pragma once
 
 #include <chrono>
@@ -21,8 +22,11 @@ class RedisConnection;
 class ChunkLease
 {
 public:
+    // `lost(why, timedOut)`: `timedOut` when the chunk ran past `deadline`
+    // (0: none) rather than being lost to another worker or a cancel.
     ChunkLease(std::string redis, std::string fingerprint, std::string entryId, std::string consumer,
-               std::chrono::milliseconds claimTimeout, std::function<void(const std::string & why)> lost);
+               std::chrono::milliseconds claimTimeout, std::chrono::milliseconds deadline,
+               std::function<void(const std::string & why, bool timedOut)> lost);
     ~ChunkLease(); // stops the thread
     ChunkLease(const ChunkLease &) = delete;
     ChunkLease & operator=(const ChunkLease &) = delete;
@@ -33,8 +37,8 @@ private:
     std::string check(std::unique_ptr<RedisConnection> & redis, bool renew);
 
     std::string redis_, fingerprint_, entryId_, consumer_;
-    std::chrono::milliseconds claimTimeout_;
-    std::function<void(const std::string &)> lost_;
+    std::chrono::milliseconds claimTimeout_, deadline_;
+    std::function<void(const std::string &, bool)> lost_;
     std::mutex mutex_;
     std::condition_variable stopped_;
     bool stop_ = false;

@@ -115,6 +115,7 @@ void FleetJobSource::run(const JobSourceRequest & request, const JobSink & sink)
     auto expiry = std::to_string(settings_.expiry.count());
     redis.command({"HSET", Keys::evaluation(fp), "v", std::to_string(protocolVersion), "claimTimeoutMs",
                    std::to_string(settings_.claimTimeout.count()), "maxAttempts", std::to_string(settings_.maxAttempts),
+                   "chunkTimeoutMs", std::to_string(std::chrono::milliseconds(settings_.chunkTimeout).count()),
                    "maxMachines", std::to_string(settings_.maxMachines), "chunks", std::to_string(chunks.size())});
     redis.command({"XGROUP", "CREATE", Keys::chunks(fp), Keys::group, "0", "MKSTREAM"});
     // The results stream exists before any worker writes to it.

@@ -60,6 +60,7 @@ struct Worker::Served
 {
     std::string fingerprint;
     std::chrono::milliseconds claimTimeout{60000};
+    std::chrono::milliseconds chunkTimeout{0}; // 0: none
     long long maxAttempts = 3;
 };
 
@@ -130,6 +131,7 @@ void Worker::serveOnce(RedisConnection & redis)
         try {
             s.claimTimeout = std::chrono::milliseconds(std::stoll(m["claimTimeoutMs"]));
             s.maxAttempts = std::stoll(m["maxAttempts"]);
+            if (m.count("chunkTimeoutMs")) s.chunkTimeout = std::chrono::milliseconds(std::stoll(m["chunkTimeoutMs"]));
             std::stoull(m["maxMachines"]);
         } catch (std::exception &) {
             continue; // not written by a coordinator of this version: not ours to serve
@@ -209,16 +211,18 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
     std::mutex runningMutex; // guards the two below against the lease's thread and stop()
     EvaluatorSession * running = nullptr;
     std::string lostWhy;
-    auto lost = [&](const std::string & why) {
+    bool timedOut = false;
+    auto lost = [&](const std::string & why, bool deadline) {
         std::lock_guard lock(runningMutex);
         lostWhy = why;
+        timedOut = deadline;
         if (running) running->kill();
     };
-    ChunkLease lease(settings_.redis, fp, entry.id, settings_.name, s.claimTimeout, lost);
+    ChunkLease lease(settings_.redis, fp, entry.id, settings_.name, s.claimTimeout, s.chunkTimeout, lost);
     {
         std::lock_guard lock(mutex_);
         if (stopping_) return;
-        stopChunk_ = [&] { lost("this worker is stopping; the chunk is left to be taken over"); };
+        stopChunk_ = [&] { lost("this worker is stopping; the chunk is left to be taken over", false); };
     }
     struct Forget // stop() and the lease must not reach this chunk once it is over
     {
@@ -294,19 +298,20 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
     } catch (RedisError &) {
         throw;
     } catch (std::exception & e) {
-        std::string why;
+        std::string why = e.what();
         {
             std::lock_guard lock(runningMutex);
-            why = lostWhy;
-        }
-        if (!why.empty()) {
-            workerLog("chunk " + chunkField + " of " + fp + " stopped: " + why);
-            return;
+            if (!lostWhy.empty() && !timedOut) {
+                // Lost (cancelled, taken over, this worker stopping): nothing to report.
+                workerLog("chunk " + chunkField + " of " + fp + " stopped: " + lostWhy);
+                return;
+            }
+            if (timedOut) why = lostWhy;
         }
         // Not acknowledged: after the claim timeout it is tried again (here
         // or elsewhere), up to max-attempts.
-        workerLog("chunk " + chunkField + " of " + fp + " failed: " + e.what());
-        send({"type", "failed", "message", e.what()});
+        workerLog("chunk " + chunkField + " of " + fp + " failed: " + why);
+        send({"type", "failed", "message", why});
     }
 }
 

@@ -41,6 +41,7 @@ struct FleetSettings
     size_t maxMachines = 0;                          // workers serving one evaluation at once; 0: any number
     std::chrono::milliseconds claimTimeout{60000};   // a chunk idle this long is taken over
     size_t maxAttempts = 3;                          // deliveries of a chunk before it is given up
+    std::chrono::seconds chunkTimeout{0};            // one worker's time on a chunk before it stops it; 0: no limit
     std::chrono::seconds expiry{86400};              // keys of an evaluation whose coordinator vanished expire
 };
 

@@ -194,6 +194,9 @@ void loadConfigFile(const std::string & path, ServerConfig & c)
         f.seconds("claim-timeout", claimTimeout);
         c.fleet.claimTimeout = claimTimeout;
         f.count("max-attempts", c.fleet.maxAttempts);
+        size_t chunkTimeout = c.fleet.chunkTimeout.count();
+        f.count("chunk-timeout", chunkTimeout, true);
+        c.fleet.chunkTimeout = std::chrono::seconds(chunkTimeout);
         f.refuseUnknown();
     }
     r.refuseUnknown();

@@ -229,6 +229,28 @@ TEST(FleetFaults, AChunkThatLosesEveryWorkerEndsInErrorLinesAfterMaxAttempts)
     EXPECT_TRUE(await([&] { return fifoReaders(held.gate).empty(); }, 10));
 }
 
+// A worker alive but stuck on a chunk (its lease renewed all along) stops
+// it at chunk-timeout: a failed attempt, so that after max-attempts the
+// chunk's unfinished jobs are error lines and the evaluation finishes.
+TEST(FleetFaults, AChunkRunningPastChunkTimeoutIsStoppedAndGivenUp)
+{
+    Fleet fleet(1, false);
+    HeldJobset held; // nobody ever opens the gate
+    auto server = fleet.startServer({"--allow-path", held.dir.path(), "--chunk-size", "2", "--claim-timeout", "1",
+                                     "--max-attempts", "2", "--chunk-timeout", "2"});
+    Streamed run(*server, held.jobset);
+    auto & lines = run.wait();
+    ASSERT_EQ(lines.back()["type"], "finished") << lines.back() << server->log();
+    auto counts = attrCounts(lines);
+    for (auto & attr : heldAttrs) EXPECT_EQ(counts[attr], 1u) << attr;
+    auto job = jobNamed(lines, "held");
+    EXPECT_EQ(job.value("errorCause", ""), "environment") << job;
+    EXPECT_NE(job.value("error", "").find("chunk-timeout (2 s)"), std::string::npos) << job;
+    EXPECT_NE(jobNamed(lines, "a").value("drvPath", ""), "") << "the other chunks are evaluated";
+    EXPECT_TRUE(fleet.workers[0]->waitForLog("failed: the chunk ran longer than chunk-timeout", std::chrono::seconds(1)));
+    EXPECT_TRUE(await([&] { return fifoReaders(held.gate).empty(); }, 10));
+}
+
 TEST(FleetFaults, RedisStoppedMidEvaluationFailsItStoresNothingAndWorkersComeBack)
 {
     Fleet fleet(2, false);

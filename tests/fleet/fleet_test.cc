@@ -180,7 +180,7 @@ TEST(Fleet, TheConfigurationFileSetsTheFleetAndRefusesWhatItDoesNotKnow)
     // A good one: evaluations go to the fleet the file names.
     Fleet fleet(1, false);
     auto good = dir.write("good.toml", "[fleet]\nredis = \"" + fleet.redis->url() +
-                                           "\"\nchunk-size = 2\nclaim-timeout = 5\nmax-attempts = 2\nmax-machines = 4\n");
+                                           "\"\nchunk-size = 2\nclaim-timeout = 5\nmax-attempts = 2\nmax-machines = 4\nchunk-timeout = 600\n");
     EvoliveServer server(dir.path() + "/state", {"--config", good, "--allow-path", EVOLIVE_TEST_DATA_DIR});
     EXPECT_NE(server.log().find("evaluating on the fleet at " + fleet.redis->url() + " (2 paths a chunk)"),
               std::string::npos)
