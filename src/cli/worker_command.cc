@@ -58,9 +58,9 @@ void addWorkerCommand(CLI::App & app)
     cmd->add_option("--redis", s.redis, "the fleet's Redis: redis://HOST:PORT or unix:///PATH")->required();
     cmd->add_option("--cache", s.push.cache, "the shared binary cache every job's .drv closure is pushed to: a directory or s3://BUCKET?...")->required();
     cmd->add_option("--key", s.push.keyFile, "a secret key file to sign pushed paths with");
-    cmd->add_option("--workers", s.workers, "evaluator processes per chunk (default 1)")->check(CLI::PositiveNumber);
+    cmd->add_option("--workers", s.workers, "evaluator processes (default 1)")->check(CLI::PositiveNumber);
     cmd->add_option("--max-memory-size", s.maxMemoryMiB, "MiB an evaluator process may grow to before it is restarted (default: the jobset's)");
-    cmd->add_option("--state-dir", s.stateDir, "git mirrors, checkouts and chunk logs (default: STATE/worker)");
+    cmd->add_option("--state-dir", s.stateDir, "git mirrors, checkouts and the evaluators' logs (default: STATE/worker)");
     cmd->add_option("--name", s.name, "this worker's name in the fleet (default HOST-PID)");
     cmd->add_option("--daemon-socket", s.push.daemonSocket, "the Nix daemon's socket (default: $NIX_DAEMON_SOCKET_PATH, else /nix/var/nix/daemon-socket/socket)");
     cmd->add_option("--store-root", s.push.storeRoot,

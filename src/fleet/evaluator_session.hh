@@ -32,8 +32,9 @@ public:
 
     const std::string & key() const { return key_; }
     const std::string & logPath() const { return logPath_; }
-    // False once an evaluate() failed or kill() was called: start another.
-    bool usable() const { return usable_; }
+    // False once an evaluate() failed or kill() was called, or the
+    // evaluator exited while it waited for paths: start another.
+    bool usable() const { return usable_ && process_->running(); }
 
     // Evaluates `paths` (a JSON array of attribute paths), handing each job line to `sink` as it comes;
     // returns when the evaluator says they are done. Throws

@@ -254,7 +254,7 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
         specJson.erase("paths");
         specJson.erase("chunk");
         auto key = specJson.dump();
-        if (!session_ || session_->key() != key) {
+        if (!session_ || session_->key() != key || !session_->usable()) {
             session_.reset();
             session_ = startSession(spec, key);
             sessionFingerprint_ = fp;

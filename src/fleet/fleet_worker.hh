@@ -1,11 +1,13 @@
 // `evolive worker`: one machine of a fleet (docs/fleet.md). It takes chunks
 // of the active evaluations from their Redis streams (a consumer of group
 // `workers`), first those that lost workers left idle past the claim
-// timeout, evaluates each chunk's attribute paths with `evolive-eval-jobs
-// --paths`, pushes every job's .drv closure to the shared binary cache,
-// sends the job lines back on the evaluation's results stream, and
-// acknowledges the chunk. Stateless apart from its git mirrors and its Nix
-// store: any number may come and go during an evaluation.
+// timeout, evaluates each chunk's attribute paths (with one `evolive-eval-jobs
+// --serve-paths` kept for all the chunks it takes of an evaluation: see
+// evaluator_session.hh), pushes every job's .drv closure to the shared
+// binary cache, sends the job lines back on the evaluation's results
+// stream, and acknowledges the chunk. Stateless apart from its git mirrors,
+// its Nix store and that evaluator: any number may come and go during an
+// evaluation.
 #pragma once
 
 #include "protocol.hh"
@@ -31,7 +33,7 @@ struct WorkerSettings
     std::string stateDir;              // git mirrors, checkouts, chunk logs
     std::string evaluatorDir;          // where evolive-eval-jobs is, "" for PATH
     std::string name;                  // the consumer's name; "": HOST-PID
-    size_t workers = 1;                // evaluator processes per chunk
+    size_t workers = 1;                // evaluator processes (evolive-eval-jobs --workers)
     size_t maxMemoryMiB = 0;           // per evaluator process; 0: the jobset's
     std::chrono::seconds gitTimeout{60};
 };

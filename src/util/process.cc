@@ -172,6 +172,15 @@ void ChildProcess::kill()
     if (pid_ > 0) ::kill(-pid_, SIGKILL);
 }
 
+bool ChildProcess::running()
+{
+    std::lock_guard lock(mutex_);
+    if (pid_ <= 0) return false;
+    siginfo_t info{};
+    if (waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT) < 0) return false;
+    return info.si_pid == 0;
+}
+
 int ChildProcess::wait()
 {
     // Wait without reaping, so that the pid cannot be reused while kill()

@@ -54,6 +54,8 @@ public:
     void closeStdin();
     // Waits for the exit; returns the wait status.
     int wait();
+    // Whether it has not exited yet (without reaping it).
+    bool running();
     // From any thread: kills the program and everything it started (its
     // process group); wait() then returns.
     void kill();
