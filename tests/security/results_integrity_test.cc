@@ -187,7 +187,9 @@ TEST_F(StoredResult, ReplayedRowsCannotInjectLines)
         ASSERT_TRUE(m.is_object()) << line;
         EXPECT_TRUE(m["type"] == "job" || m["type"] == "started" || m["type"] == "failed" || m["type"] == "finished")
             << line;
-        if (m["type"] == "finished") EXPECT_EQ(&line, &r.lines.back()) << "a finished line before the end";
+        if (m["type"] == "finished") {
+            EXPECT_EQ(&line, &r.lines.back()) << "a finished line before the end";
+        }
     }
     size_t finishedLines = 0;
     for (auto & line : r.lines) finishedLines += json::parse(line)["type"] == "finished";
