@@ -1,8 +1,11 @@
 #include "job_info.hh"
 
+#include "json_parse.hh"
 #include "nix_api.hh"
 
 #include <nix/util.hh>
+
+#include <algorithm>
 
 namespace evolive {
 
@@ -15,12 +18,26 @@ namespace {
     throw nix::Error("the job's '%s' is not valid UTF-8 (Nix strings are bytes; a JSON line holds text)", field);
 }
 
+// The nesting of arrays and objects in `value` (0 for a scalar). Recursive:
+// workers run on a 512 MiB stack.
+size_t depthOf(const json & value)
+{
+    size_t deepest = 0;
+    if (value.is_structured())
+        for (auto & member : value) deepest = std::max(deepest, depthOf(member));
+    return value.is_structured() ? deepest + 1 : 0;
+}
+
 // `field` names the value in the error when its strings are not UTF-8,
-// which printValueAsJSON writes as they are and nlohmann refuses.
+// which printValueAsJSON writes as they are and nlohmann refuses, or when
+// it is nested too deeply for a job line (it sits two levels down in one).
 json valueToJson(nix::EvalState & state, nix::Value & v, const std::string & field)
 {
     auto value = nix_api::valueToJson(state, v);
     if (!value) notUtf8(field);
+    if (depthOf(*value) > maxJobLineDepth - 2)
+        throw nix::Error("the job's '%s' is nested deeper than %d levels (a job line holds at most %d)", field,
+                         maxJobLineDepth - 2, maxJobLineDepth);
     return std::move(*value);
 }
 

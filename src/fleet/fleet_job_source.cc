@@ -5,6 +5,7 @@
 #include "redis_connection.hh"
 #include "stream_reply.hh"
 
+#include <charconv>
 #include <chrono>
 #include <fstream>
 #include <set>
@@ -15,9 +16,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// Deeper job lines from the results stream are refused (see run()).
-constexpr size_t maxJobLineDepth = 10000;
 
 void appendLog(const std::string & logPath, const std::string & line)
 {
@@ -163,14 +161,17 @@ void FleetJobSource::run(const JobSourceRequest & request, const JobSink & sink)
             lastId = entry.id;
             auto & f = entry.fields;
             auto type = f["type"];
-            size_t chunk = f.count("chunk") ? std::stoul(f["chunk"]) : chunks.size();
+            // A chunk field that names none of ours (not a number, out of
+            // range) makes a message that is ignored below.
+            size_t chunk = chunks.size();
+            auto & field = f["chunk"];
+            std::from_chars(field.data(), field.data() + field.size(), chunk);
             if (type == "job") {
                 json job;
                 try {
                     // Redis is shared: a line nested deep enough to overflow
                     // a stack when it is freed is refused (the evaluator
-                    // itself prints lines up to ~40,000 levels deep, a
-                    // `meta` that deep; jobs are a few levels).
+                    // prints none deeper than maxJobLineDepth).
                     job = parseJson(f["job"], "a job line of chunk " + f["chunk"], maxJobLineDepth);
                 } catch (JsonParseError & e) {
                     appendLog(request.logPath, std::string(e.what()) + " (from " + f["worker"] + ")");

@@ -16,6 +16,13 @@ namespace evolive {
 // few levels deep; `json` input values are whatever a user writes.
 constexpr size_t defaultMaxJsonDepth = 64;
 
+// The deepest job line evolive-eval-jobs prints (a `meta` or `extraValue`
+// value nested deeper is an error line instead), and the deepest a fleet's
+// coordinator takes from Redis. Far below what freeing a value costs in
+// stack on an 8 MiB thread (lines ~60,000 deep overflowed the evaluator's
+// own coordinator), far above what a package set's meta needs.
+constexpr size_t maxJobLineDepth = 10000;
+
 // The JSON could not be parsed or is nested too deeply; what() says which,
 // prefixed by the `what` given to parseJson.
 struct JsonParseError : std::runtime_error

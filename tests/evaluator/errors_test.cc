@@ -281,3 +281,29 @@ TEST(EvalErrors, InvalidUtf8IsTheJobsOwnError)
     EXPECT_NE(drv.find("\"label\",\"caf\xe9\""), std::string::npos) << drv;
     EXPECT_EQ(run.lines.size(), 6u);
 }
+
+// A meta value nested deeper than a job line may be is that job's error:
+// 100,000 levels overflowed the coordinator's stack when it freed the line,
+// and the whole run failed without a line.
+TEST(EvalErrors, AMetaNestedTooDeeplyIsTheJobsOwnError)
+{
+    TempDir dir;
+    auto file = dir.write("deep.nix", "{ salt }:\n"
+                                      "let mk = name: derivation { inherit name salt; system = \"x86_64-linux\"; builder = \"/bin/sh\"; };\n"
+                                      "    nest = n: if n == 0 then 1 else [ (nest (n - 1)) ];\n"
+                                      "in {\n"
+                                      "  deepest = mk \"deepest\" // { meta.d = nest 100000; };\n"
+                                      "  tooDeep = mk \"too-deep\" // { meta.d = nest 9999; };\n"
+                                      "  deepEnough = mk \"deep-enough\" // { meta.d = nest 9997; };\n"
+                                      "  after = mk \"after\";\n"
+                                      "}\n");
+    auto run = evalJobs({"--workers", "1", "--meta", "--argstr", "salt", freshSalt(), file});
+    ASSERT_EQ(run.process.exitCode, 0) << run.process.err.substr(0, 2000);
+    for (auto name : {"deepest", "tooDeep"}) {
+        auto error = errorOf(run, name);
+        EXPECT_NE(error.find("the job's 'meta.d' is nested deeper than 9998 levels"), std::string::npos) << error;
+    }
+    // The deepest line allowed: meta (2) + d's 9997 levels + the job object.
+    ASSERT_TRUE(run.jobs["deepEnough"].contains("drvPath")) << run.jobs["deepEnough"].dump().substr(0, 200);
+    EXPECT_TRUE(run.jobs["after"].contains("drvPath"));
+}

@@ -362,9 +362,10 @@ TEST(FleetFaults, ACacheRefusingUploadsGivesPushErrorsOnTheJobs)
 }
 
 // Redis is shared: a job line on the results stream nested deep enough to
-// overflow a stack when freed (60,000 levels) is refused and logged; the
+// overflow a stack when freed (60,000 levels) is refused and logged, and
+// messages naming chunks that are not the evaluation's are ignored; the
 // coordinator goes on and the evaluation finishes with the workers' lines.
-TEST(FleetFaults, ADeeplyNestedJobLineOnTheStreamIsRefused)
+TEST(FleetFaults, HostileMessagesOnTheResultsStreamAreRefused)
 {
     Fleet fleet(0, false);
     auto server = fleet.startServer({"--allow-path", EVOLIVE_TEST_DATA_DIR, "--chunk-size", "3"});
@@ -377,6 +378,10 @@ TEST(FleetFaults, ADeeplyNestedJobLineOnTheStreamIsRefused)
                                    "worker", "intruder", "type", "job", "job",
                                    R"({"attr": "intruded", "meta": )" + deep + "}"});
     ASSERT_NE(added.find('-'), std::string::npos) << added; // an entry id
+    // And messages naming no chunk of the evaluation.
+    for (auto chunk : {"not-a-number", "99999999999999999999999", "-1"})
+        fleet.redis->cli({"XADD", "evolive:fleet:v1:results:" + fingerprint, "*", "v", "1", "chunk", chunk, "worker",
+                          "intruder", "type", "done", "pushed", "true", "stats", "{}"});
 
     fleet.workers.push_back(fleet.startWorker("m1"));
     auto & lines = run.wait();
