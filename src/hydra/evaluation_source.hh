@@ -1,6 +1,6 @@
 // Where an evaluation's jobs come from: the evaluator run here
 // (local_evaluator.hh) or an `evolive serve` elsewhere (remote_evaluator.hh).
-// (Hydra-shaped: src/jobset/job_source.hh is the same idea for evolive's own
+// (Hydra-shaped: src/evaluation/job_source.hh is the same idea for evolive's own
 // evaluations, which start from fetched jobset inputs.)
 // Either gives each job, as a line of nix-eval-jobs' output, as soon as it
 // is known.

@@ -1,6 +1,6 @@
 #include "result_rows.hh"
 
-#include "evaluation.hh"
+#include "json_line.hh"
 #include "json_parse.hh"
 
 #include <algorithm>

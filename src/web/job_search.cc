@@ -1,6 +1,6 @@
 #include "job_search.hh"
 
-#include "evaluation.hh"
+#include "result_rows.hh"
 #include "parquet_reader.hh"
 #include "query.hh"
 

@@ -8,6 +8,7 @@
 #include "fingerprint.hh"
 #include "job_source.hh"
 #include "jobset.hh"
+#include "json_line.hh"
 #include "result_rows.hh"
 #include "result_store.hh"
 
@@ -54,10 +55,6 @@ std::vector<std::string> evaluatorArguments(const Jobset & jobset, const std::ma
 
 // A time as the stream and the result metadata write it: 2026-11-29T14:05:56Z.
 std::string isoTime(std::chrono::system_clock::time_point t);
-
-// One message of the stream as its line's text (without the newline):
-// compact, with invalid UTF-8 replaced rather than an exception.
-std::string jsonLine(const nlohmann::json & message);
 
 // Where mirrors, logs and results go when no state directory is given:
 // $EVOLIVE_STATE_DIR, else $XDG_STATE_HOME/evolive, else ~/.local/state/evolive.
