@@ -2,6 +2,7 @@
 
 #include "push_session.hh"
 #include "server.hh"
+#include "stop_signals.hh"
 
 #include <cerrno>
 #include <csignal>
@@ -80,14 +81,7 @@ int runServe(ServeOptions & o)
         return 2;
     }
 
-    // Signals are taken by one thread, which stops the server; every other
-    // thread (started after this) has them blocked.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
+    blockStopSignals();
 
     // Each connection costs a few descriptors (its socket, its io_context):
     // take what the hard limit allows, so that max-connections is reached
@@ -104,12 +98,10 @@ int runServe(ServeOptions & o)
         std::cerr << "evolive serve: " << e.what() << "\n";
         return 1;
     }
-    std::thread([&server, signals] {
-        int signal = 0;
-        sigwait(&signals, &signal);
+    onStopSignal([&server](int signal) {
         spdlog::info("{}: stopping", strsignal(signal));
         server->stop();
-    }).detach();
+    });
     server->run();
     server->shutdown();
     spdlog::shutdown();

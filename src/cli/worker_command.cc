@@ -2,6 +2,7 @@
 
 #include "evaluation.hh"
 #include "fleet_worker.hh"
+#include "stop_signals.hh"
 
 #include <csignal>
 #include <filesystem>
@@ -26,12 +27,7 @@ int runWorker(WorkerOptions & o)
     s.evaluatorDir = std::filesystem::canonical("/proc/self/exe").parent_path();
     // SIGINT and SIGTERM stop the worker: a chunk under way is left to be
     // taken over by another.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
+    blockStopSignals();
     std::unique_ptr<fleet::Worker> worker;
     try {
         worker = std::make_unique<fleet::Worker>(s);
@@ -39,11 +35,7 @@ int runWorker(WorkerOptions & o)
         std::cerr << "evolive worker: " << e.what() << "\n";
         return 1;
     }
-    std::thread([&worker, signals] {
-        int signal = 0;
-        sigwait(&signals, &signal);
-        worker->stop();
-    }).detach();
+    onStopSignal([&worker](int) { worker->stop(); });
     worker->run();
     return 0;
 }
