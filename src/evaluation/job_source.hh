@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -60,6 +61,8 @@ using JobSourceFactory = std::function<std::unique_ptr<JobSource>(const Jobset &
 // environment), in the request's evaluator home.
 ProcessSpec evaluatorProcess(const std::string & evaluatorDir, const JobSourceRequest & request,
                              const std::vector<std::string> & extraArgs = {});
+// Starts the evaluator `spec` describes, its stderr appended to `logPath`.
+std::unique_ptr<ChildProcess> startEvaluator(const ProcessSpec & spec, const std::string & logPath);
 // "the evaluator failed (exit status 1):\n" and the end of its log.
 std::string evaluatorFailure(int waitStatus, const std::string & logPath);
 

@@ -120,6 +120,21 @@ ProcessSpec evaluatorProcess(const std::string & evaluatorDir, const JobSourceRe
     return spec;
 }
 
+std::unique_ptr<ChildProcess> startEvaluator(const ProcessSpec & spec, const std::string & logPath)
+{
+    int logFd = ::open(logPath.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (logFd < 0) throw std::runtime_error("cannot open " + logPath);
+    std::unique_ptr<ChildProcess> child;
+    try {
+        child = std::make_unique<ChildProcess>(spec, logFd);
+    } catch (...) {
+        ::close(logFd);
+        throw;
+    }
+    ::close(logFd);
+    return child;
+}
+
 std::string evaluatorFailure(int status, const std::string & logPath)
 {
     auto tail = logTail(logPath);
@@ -131,15 +146,11 @@ std::string evaluatorFailure(int status, const std::string & logPath)
 
 void LocalJobSource::run(const JobSourceRequest & request, const JobSink & sink)
 {
-    auto spec = evaluatorProcess(evaluatorDir_, request, extraArgs_);
-    int logFd = ::open(request.logPath.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (logFd < 0) throw std::runtime_error("cannot open " + request.logPath);
-    ChildProcess evaluator(spec, logFd);
-    ::close(logFd);
+    auto evaluator = startEvaluator(evaluatorProcess(evaluatorDir_, request, extraArgs_), request.logPath);
     {
         std::lock_guard lock(mutex_);
-        if (cancelled_) evaluator.kill();
-        evaluator_ = &evaluator;
+        if (cancelled_) evaluator->kill();
+        evaluator_ = evaluator.get();
     }
     struct Forget // the evaluator is gone when this scope is left, however it is left
     {
@@ -151,13 +162,13 @@ void LocalJobSource::run(const JobSourceRequest & request, const JobSink & sink)
         }
     } forget{*this};
 
-    LineReader reader(evaluator.stdoutFd());
+    LineReader reader(evaluator->stdoutFd());
     while (auto line = reader.readLine()) {
         auto job = json::parse(*line, nullptr, false);
         if (job.is_discarded() || !job.is_object()) continue; // not a job line; it is in the log
         sink(std::move(job));
     }
-    int status = evaluator.wait();
+    int status = evaluator->wait();
     {
         std::lock_guard lock(mutex_);
         if (cancelled_) throw std::runtime_error("cancelled");

@@ -3,11 +3,9 @@
 #include "channel.hh"
 #include "fd_io.hh"
 
-#include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <system_error>
-#include <unistd.h>
 
 namespace evolive::fleet {
 
@@ -17,15 +15,7 @@ EvaluatorSession::EvaluatorSession(std::string key, ProcessSpec spec, std::strin
     : key_(std::move(key)), logPath_(std::move(logPath))
 {
     spec.stdinPipe = true;
-    int logFd = ::open(logPath_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (logFd < 0) throw std::runtime_error("cannot open " + logPath_);
-    try {
-        process_ = std::make_unique<ChildProcess>(spec, logFd);
-    } catch (...) {
-        ::close(logFd);
-        throw;
-    }
-    ::close(logFd);
+    process_ = startEvaluator(spec, logPath_);
     reader_ = std::make_unique<LineReader>(process_->stdoutFd());
 }
 
