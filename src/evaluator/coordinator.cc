@@ -332,8 +332,8 @@ bool Coordinator::evaluateQueue()
             drvWriter_ = DrvBatchStore::open().dynamic_pointer_cast<DrvBatchStore>();
             storeOpened_ = true;
         }
-        spawnWorker();
-    } // one worker lists the top level; the others start once there is work
+        spawnWorker(); // one worker lists the top level; the others start once there is work
+    }
 
     while (fatal_.empty()) {
         // Start workers while there is work for them.

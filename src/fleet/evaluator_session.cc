@@ -11,8 +11,8 @@ namespace evolive::fleet {
 
 using nlohmann::json;
 
-EvaluatorSession::EvaluatorSession(std::string key, ProcessSpec spec, std::string logPath)
-    : key_(std::move(key)), logPath_(std::move(logPath))
+EvaluatorSession::EvaluatorSession(std::string fingerprint, std::string key, ProcessSpec spec, std::string logPath)
+    : fingerprint_(std::move(fingerprint)), key_(std::move(key)), logPath_(std::move(logPath))
 {
     spec.stdinPipe = true;
     process_ = startEvaluator(spec, logPath_);

@@ -25,11 +25,12 @@ class EvaluatorSession
 {
 public:
     // Starts the evaluator `spec` describes (which must include
-    // --serve-paths) for the chunks whose key is `key`; its stderr is
-    // appended to `logPath`.
-    EvaluatorSession(std::string key, ProcessSpec spec, std::string logPath);
+    // --serve-paths) for the chunks of evaluation `fingerprint` whose key
+    // is `key`; its stderr is appended to `logPath`.
+    EvaluatorSession(std::string fingerprint, std::string key, ProcessSpec spec, std::string logPath);
     ~EvaluatorSession(); // kills the evaluator and everything it started
 
+    const std::string & fingerprint() const { return fingerprint_; }
     const std::string & key() const { return key_; }
     const std::string & logPath() const { return logPath_; }
     // False once an evaluate() failed or kill() was called, or the
@@ -46,7 +47,7 @@ public:
     void kill();
 
 private:
-    std::string key_, logPath_;
+    std::string fingerprint_, key_, logPath_;
     std::unique_ptr<ChildProcess> process_;
     std::unique_ptr<LineReader> reader_;
     size_t requests_ = 0;

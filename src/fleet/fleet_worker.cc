@@ -142,8 +142,9 @@ void Worker::serveOnce(RedisConnection & redis)
     }
     // The evaluator kept for an evaluation that is over (or no longer ours)
     // ends: its memory is for the next one.
-    if (session_ && std::none_of(served.begin(), served.end(), [&](auto & s) { return s.fingerprint == sessionFingerprint_; })) {
-        workerLog("ending the evaluator for " + sessionFingerprint_);
+    if (session_ && std::none_of(served.begin(), served.end(),
+                                 [&](auto & s) { return s.fingerprint == session_->fingerprint(); })) {
+        workerLog("ending the evaluator for " + session_->fingerprint());
         session_.reset();
     }
     if (served.empty()) return pause(std::chrono::milliseconds(250));
@@ -257,7 +258,6 @@ void Worker::runChunk(RedisConnection & redis, const Served & s, const StreamEnt
         if (!session_ || session_->key() != key || !session_->usable()) {
             session_.reset();
             session_ = startSession(spec, key);
-            sessionFingerprint_ = fp;
         }
         {
             std::lock_guard lock(runningMutex);
@@ -349,7 +349,7 @@ std::unique_ptr<EvaluatorSession> Worker::startSession(const ChunkSpec & spec, c
     JobSourceRequest request{jobset, inputs, expressionFile(jobset, inputs), fp, logPath, spec.restrictions,
                              fs::absolute(settings_.stateDir + "/evaluator-home").lexically_normal().string()};
     workerLog("starting an evaluator for " + fp);
-    return std::make_unique<EvaluatorSession>(key, evaluatorProcess(settings_.evaluatorDir, request, {"--serve-paths"}),
+    return std::make_unique<EvaluatorSession>(fp, key, evaluatorProcess(settings_.evaluatorDir, request, {"--serve-paths"}),
                                               logPath);
 }
 

@@ -75,7 +75,6 @@ private:
     // The evaluator of the evaluation this worker took its last chunk of,
     // kept for its next chunks until that evaluation is no longer served.
     std::unique_ptr<EvaluatorSession> session_;
-    std::string sessionFingerprint_;
 };
 
 // Logs a line on stderr, prefixed "evolive worker: ".
