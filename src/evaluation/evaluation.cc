@@ -2,7 +2,6 @@
 
 #include "evaluator_environment.hh"
 #include "git_fetcher.hh"
-#include "json_parse.hh"
 #include "parquet_reader.hh"
 #include "parquet_writer.hh"
 
@@ -326,17 +325,6 @@ struct JobDelivery
     }
 };
 
-json metadataJson(const std::map<std::string, std::string> & metadata, const std::string & key)
-{
-    auto it = metadata.find(key);
-    if (it == metadata.end()) return nullptr;
-    try {
-        return parseJson(it->second, key);
-    } catch (JsonParseError &) {
-        return it->second;
-    }
-}
-
 } // namespace
 
 bool Evaluation::replay(const Emit & emit, const JobLineEmit & jobLine)
@@ -375,7 +363,7 @@ bool Evaluation::replay(const Emit & emit, const JobLineEmit & jobLine)
             emit(json{{"type", "started"},
                       {"fingerprint", fingerprint_},
                       {"cached", true},
-                      {"inputs", metadataJson(contents.metadata, "inputs")},
+                      {"inputs", metadataValue(contents.metadata, "inputs")},
                       {"expression", {{"input", jobset_.expression.input}, {"path", jobset_.expression.path}}},
                       {"evaluator", jobset_.options.evaluator},
                       {"log", logPath_}});

@@ -81,4 +81,15 @@ std::string jobLineFromRow(const std::vector<std::string> & columns, const std::
     return jsonLine(job);
 }
 
+json metadataValue(const std::map<std::string, std::string> & metadata, const std::string & key)
+{
+    auto it = metadata.find(key);
+    if (it == metadata.end()) return nullptr;
+    try {
+        return parseJson(it->second, key);
+    } catch (JsonParseError &) {
+        return it->second;
+    }
+}
+
 } // namespace evolive

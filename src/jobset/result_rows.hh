@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,10 @@ nlohmann::json jobFromRow(const std::vector<std::string> & columns, const std::v
 
 // The same as one JSON line with `"type": "job"`: what a replay streams.
 std::string jobLineFromRow(const std::vector<std::string> & columns, const std::vector<results::Cell> & row);
+
+// A result's metadata entry `key` as JSON (`inputs`, `expression` are JSON
+// text): parsed (depth-bounded), the text itself when it is not JSON, null
+// when there is none.
+nlohmann::json metadataValue(const std::map<std::string, std::string> & metadata, const std::string & key);
 
 } // namespace evolive

@@ -1,7 +1,7 @@
 #include "result_catalog.hh"
 
-#include "json_parse.hh"
 #include "parquet_reader.hh"
+#include "result_rows.hh"
 
 #include <nlohmann/json.hpp>
 #include <tuple>
@@ -12,15 +12,7 @@ using json = nlohmann::json;
 
 std::string jobsetKey(const std::map<std::string, std::string> & metadata)
 {
-    auto field = [&](const char * key) -> json {
-        auto it = metadata.find(key);
-        if (it == metadata.end()) return nullptr;
-        try {
-            return parseJson(it->second, key);
-        } catch (JsonParseError &) {
-            return it->second;
-        }
-    };
+    auto field = [&](const char * key) { return metadataValue(metadata, key); };
     json identity = json::object();
     auto inputs = field("inputs");
     if (inputs.is_object())
