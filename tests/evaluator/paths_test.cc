@@ -22,13 +22,19 @@ std::vector<Jobset> jobsets()
     return {{"errors.nix", {}}, {"names.nix", {}}, {"aggregates.nix", {"--constituents"}}};
 }
 
-EvalRun runJobset(const Jobset & jobset, const std::string & salt, std::vector<std::string> extra)
+// The evaluator's arguments for `jobset` with `salt`, then `extra`, then the file.
+std::vector<std::string> jobsetArgs(const Jobset & jobset, const std::string & salt, std::vector<std::string> extra = {})
 {
     std::vector<std::string> args{"--workers", "2", "--argstr", "salt", salt};
     args.insert(args.end(), jobset.options.begin(), jobset.options.end());
     args.insert(args.end(), extra.begin(), extra.end());
     args.push_back(testDataDir() + "/" + jobset.file);
-    return evalJobs(args);
+    return args;
+}
+
+EvalRun runJobset(const Jobset & jobset, const std::string & salt, std::vector<std::string> extra)
+{
+    return evalJobs(jobsetArgs(jobset, salt, std::move(extra)));
 }
 
 std::set<json> attrPathsOf(const EvalRun & run)
@@ -273,10 +279,7 @@ TEST(EvalServedPaths, RequestsInOneProcessGiveTheLinesOfAFullRun)
 
         std::vector<std::string> requests;
         for (auto & chunk : splitListing(listing, 3)) requests.push_back(chunk.dump());
-        std::vector<std::string> args{"--workers", "2", "--argstr", "salt", salt};
-        args.insert(args.end(), jobset.options.begin(), jobset.options.end());
-        args.push_back(testDataDir() + "/" + jobset.file);
-        auto served = servePaths(args, requests);
+        auto served = servePaths(jobsetArgs(jobset, salt), requests);
         ASSERT_EQ(served.exitCode, 0) << served.err;
 
         auto answers = servedRequests(served);
