@@ -129,14 +129,35 @@ json jobNamed(const std::vector<json> & lines, const std::string & attr)
     return nullptr;
 }
 
+// `workers` workers and a server evaluating the held jobset in chunks of
+// two (`args`: the server's other settings), streamed from the start.
+struct HeldRun
+{
+    Fleet fleet;
+    HeldJobset held;
+    std::unique_ptr<EvoliveServer> server;
+    std::unique_ptr<Streamed> run; // last, so that it ends before the server
+    HeldRun(size_t workers, std::vector<std::string> args) : fleet(workers, false)
+    {
+        args.insert(args.begin(), {"--allow-path", held.dir.path(), "--chunk-size", "2"});
+        server = fleet.startServer(args);
+        run = std::make_unique<Streamed>(*server, held.jobset);
+    }
+};
+
+// Every job of the held jobset is in `lines` once.
+void expectEachHeldJobOnce(const std::vector<json> & lines)
+{
+    auto counts = attrCounts(lines);
+    for (auto & attr : heldAttrs) EXPECT_EQ(counts[attr], 1u) << attr;
+}
+
 } // namespace
 
 TEST(FleetFaults, AKilledWorkersChunkIsTakenOverWithoutDuplicates)
 {
-    Fleet fleet(2, false);
-    HeldJobset held;
-    auto server = fleet.startServer({"--allow-path", held.dir.path(), "--chunk-size", "2", "--claim-timeout", "2"});
-    Streamed run(*server, held.jobset);
+    HeldRun h(2, {"--claim-timeout", "2"});
+    auto & [fleet, held, server, run] = h;
 
     auto * first = holder(fleet, held.gate);
     ASSERT_NE(first, nullptr) << "no worker's evaluator read the FIFO";
@@ -148,21 +169,18 @@ TEST(FleetFaults, AKilledWorkersChunkIsTakenOverWithoutDuplicates)
     EXPECT_TRUE(second->waitForLog("took over chunk", std::chrono::seconds(5))) << second->log();
     held.open();
 
-    auto & lines = run.wait();
+    auto & lines = run->wait();
     ASSERT_EQ(lines.back()["type"], "finished") << lines.back() << server->log();
-    auto counts = attrCounts(lines);
-    for (auto & attr : heldAttrs) EXPECT_EQ(counts[attr], 1u) << attr;
-    EXPECT_EQ(counts.size(), heldAttrs.size());
+    expectEachHeldJobOnce(lines);
+    EXPECT_EQ(attrCounts(lines).size(), heldAttrs.size());
     EXPECT_TRUE(jobNamed(lines, "held").contains("drvPath")) << jobNamed(lines, "held");
     EXPECT_EQ(lines.back()["errors"], 0);
 }
 
 TEST(FleetFaults, AWorkerStoppedMidChunkLeavesItToAnother)
 {
-    Fleet fleet(2, false);
-    HeldJobset held;
-    auto server = fleet.startServer({"--allow-path", held.dir.path(), "--chunk-size", "2", "--claim-timeout", "2"});
-    Streamed run(*server, held.jobset);
+    HeldRun h(2, {"--claim-timeout", "2"});
+    auto & [fleet, held, server, run] = h;
     auto * first = holder(fleet, held.gate);
     ASSERT_NE(first, nullptr);
     // SIGTERM: the worker stops its evaluator and exits without finishing the chunk.
@@ -171,10 +189,9 @@ TEST(FleetFaults, AWorkerStoppedMidChunkLeavesItToAnother)
     auto * second = holder(fleet, held.gate);
     ASSERT_NE(second, nullptr) << "the chunk was not taken over";
     held.open();
-    auto & lines = run.wait();
+    auto & lines = run->wait();
     ASSERT_EQ(lines.back()["type"], "finished") << lines.back();
-    auto counts = attrCounts(lines);
-    for (auto & attr : heldAttrs) EXPECT_EQ(counts[attr], 1u) << attr;
+    expectEachHeldJobOnce(lines);
 }
 
 // A machine that hangs (SIGSTOP: its worker and its evaluator stop, its
@@ -182,10 +199,8 @@ TEST(FleetFaults, AWorkerStoppedMidChunkLeavesItToAnother)
 // timeout like a dead one; its evaluator still has the FIFO open, frozen.
 TEST(FleetFaults, AHungWorkersChunkIsTakenOverWithoutDuplicates)
 {
-    Fleet fleet(2, false);
-    HeldJobset held;
-    auto server = fleet.startServer({"--allow-path", held.dir.path(), "--chunk-size", "2", "--claim-timeout", "2"});
-    Streamed run(*server, held.jobset);
+    HeldRun h(2, {"--claim-timeout", "2"});
+    auto & [fleet, held, server, run] = h;
     auto * first = holder(fleet, held.gate);
     ASSERT_NE(first, nullptr) << "no worker's evaluator read the FIFO";
     first->freeze();
@@ -195,31 +210,26 @@ TEST(FleetFaults, AHungWorkersChunkIsTakenOverWithoutDuplicates)
     EXPECT_TRUE(second->waitForLog("took over chunk", std::chrono::seconds(5))) << second->log();
     held.open(); // only the running evaluator reads it
 
-    auto & lines = run.wait();
+    auto & lines = run->wait();
     ASSERT_EQ(lines.back()["type"], "finished") << lines.back() << server->log();
-    auto counts = attrCounts(lines);
-    for (auto & attr : heldAttrs) EXPECT_EQ(counts[attr], 1u) << attr;
-    EXPECT_EQ(counts.size(), heldAttrs.size());
+    expectEachHeldJobOnce(lines);
+    EXPECT_EQ(attrCounts(lines).size(), heldAttrs.size());
     EXPECT_EQ(lines.back()["errors"], 0);
     first->kill();
 }
 
 TEST(FleetFaults, AChunkThatLosesEveryWorkerEndsInErrorLinesAfterMaxAttempts)
 {
-    Fleet fleet(3, false);
-    HeldJobset held;
-    auto server = fleet.startServer(
-        {"--allow-path", held.dir.path(), "--chunk-size", "2", "--claim-timeout", "2", "--max-attempts", "2"});
-    Streamed run(*server, held.jobset);
+    HeldRun h(3, {"--claim-timeout", "2", "--max-attempts", "2"});
+    auto & [fleet, held, server, run] = h;
     for (int attempt = 1; attempt <= 2; ++attempt) {
         auto * w = holder(fleet, held.gate);
         ASSERT_NE(w, nullptr) << "attempt " << attempt << ": no worker took the chunk";
         w->kill();
     }
-    auto & lines = run.wait();
+    auto & lines = run->wait();
     ASSERT_EQ(lines.back()["type"], "finished") << lines.back() << server->log();
-    auto counts = attrCounts(lines);
-    for (auto & attr : heldAttrs) EXPECT_EQ(counts[attr], 1u) << attr;
+    expectEachHeldJobOnce(lines);
     auto job = jobNamed(lines, "held");
     EXPECT_EQ(job.value("errorCause", ""), "environment") << job;
     EXPECT_NE(job.value("error", "").find("after 2 attempts"), std::string::npos) << job;
@@ -234,15 +244,12 @@ TEST(FleetFaults, AChunkThatLosesEveryWorkerEndsInErrorLinesAfterMaxAttempts)
 // chunk's unfinished jobs are error lines and the evaluation finishes.
 TEST(FleetFaults, AChunkRunningPastChunkTimeoutIsStoppedAndGivenUp)
 {
-    Fleet fleet(1, false);
-    HeldJobset held; // nobody ever opens the gate
-    auto server = fleet.startServer({"--allow-path", held.dir.path(), "--chunk-size", "2", "--claim-timeout", "1",
-                                     "--max-attempts", "2", "--chunk-timeout", "2"});
-    Streamed run(*server, held.jobset);
-    auto & lines = run.wait();
+    // Nobody ever opens the gate.
+    HeldRun h(1, {"--claim-timeout", "1", "--max-attempts", "2", "--chunk-timeout", "2"});
+    auto & [fleet, held, server, run] = h;
+    auto & lines = run->wait();
     ASSERT_EQ(lines.back()["type"], "finished") << lines.back() << server->log();
-    auto counts = attrCounts(lines);
-    for (auto & attr : heldAttrs) EXPECT_EQ(counts[attr], 1u) << attr;
+    expectEachHeldJobOnce(lines);
     auto job = jobNamed(lines, "held");
     EXPECT_EQ(job.value("errorCause", ""), "environment") << job;
     EXPECT_NE(job.value("error", "").find("chunk-timeout (2 s)"), std::string::npos) << job;
@@ -253,15 +260,11 @@ TEST(FleetFaults, AChunkRunningPastChunkTimeoutIsStoppedAndGivenUp)
 
 TEST(FleetFaults, RedisStoppedMidEvaluationFailsItStoresNothingAndWorkersComeBack)
 {
-    Fleet fleet(2, false);
-    HeldJobset held;
-    auto data = TempDir();
-    auto server = fleet.startServer({"--allow-path", held.dir.path(), "--allow-path", EVOLIVE_TEST_DATA_DIR,
-                                     "--chunk-size", "2", "--claim-timeout", "2"});
-    Streamed run(*server, held.jobset);
+    HeldRun h(2, {"--allow-path", EVOLIVE_TEST_DATA_DIR, "--claim-timeout", "2"});
+    auto & [fleet, held, server, run] = h;
     ASSERT_NE(holder(fleet, held.gate), nullptr);
     fleet.redis->stop();
-    auto & lines = run.wait();
+    auto & lines = run->wait();
     ASSERT_EQ(lines.back()["type"], "failed") << lines.back();
     EXPECT_NE(lines.back()["message"].get<std::string>().find("Redis"), std::string::npos) << lines.back();
     auto fingerprint = lines[1]["fingerprint"].get<std::string>();
@@ -295,11 +298,8 @@ TEST(FleetFaults, AWorkerJoiningLateGetsTheWork)
 
 TEST(FleetFaults, MaxMachinesKeepsOtherWorkersOffAnEvaluation)
 {
-    Fleet fleet(2, false);
-    HeldJobset held;
-    auto server = fleet.startServer(
-        {"--allow-path", held.dir.path(), "--chunk-size", "2", "--claim-timeout", "1", "--max-machines", "1"});
-    Streamed run(*server, held.jobset);
+    HeldRun h(2, {"--claim-timeout", "1", "--max-machines", "1"});
+    auto & [fleet, held, server, run] = h;
     auto * busy = holder(fleet, held.gate);
     ASSERT_NE(busy, nullptr);
     auto * other = busy == fleet.workers[0].get() ? fleet.workers[1].get() : fleet.workers[0].get();
@@ -307,7 +307,7 @@ TEST(FleetFaults, MaxMachinesKeepsOtherWorkersOffAnEvaluation)
     // (its lease keeps its place): the other worker takes nothing of it.
     EXPECT_FALSE(other->waitForLog("took", std::chrono::seconds(4))) << other->log();
     held.open();
-    auto & lines = run.wait();
+    auto & lines = run->wait();
     ASSERT_EQ(lines.back()["type"], "finished") << lines.back();
     EXPECT_EQ(other->log().find("took"), std::string::npos) << other->log();
     EXPECT_EQ(attrCounts(lines).size(), heldAttrs.size());
@@ -315,10 +315,8 @@ TEST(FleetFaults, MaxMachinesKeepsOtherWorkersOffAnEvaluation)
 
 TEST(FleetFaults, CancellingRemovesTheChunksAndStopsTheWorkers)
 {
-    Fleet fleet(1, false);
-    HeldJobset held;
-    auto server = fleet.startServer({"--allow-path", held.dir.path(), "--chunk-size", "2"});
-    Streamed run(*server, held.jobset);
+    HeldRun h(1, {});
+    auto & [fleet, held, server, run] = h;
     auto * w = holder(fleet, held.gate);
     ASSERT_NE(w, nullptr);
     auto keys = fleet.redis->cli({"KEYS", "evolive:fleet:v1:chunks:*"});
@@ -326,7 +324,7 @@ TEST(FleetFaults, CancellingRemovesTheChunksAndStopsTheWorkers)
     auto fingerprint = keys.substr(keys.rfind(':') + 1, 64);
     auto cancelled = httpRequest("DELETE", server->url() + "/v1/evaluations/" + fingerprint);
     EXPECT_EQ(cancelled.status, 202) << cancelled.body;
-    auto & lines = run.wait();
+    auto & lines = run->wait();
     EXPECT_EQ(lines.back()["type"], "failed");
     EXPECT_EQ(lines.back()["stage"], "cancelled");
     // The worker stops within seconds: its evaluator no longer reads the FIFO.
