@@ -215,6 +215,9 @@ void finishConfig(ServerConfig & c)
             throw ConfigError(std::string("fleet.redis: ") + e.what());
         }
         if (c.fleet.claimTimeout.count() <= 0) throw ConfigError("fleet.claim-timeout must be at least 1 (seconds)");
+        // In milliseconds on Redis: a bound keeps it from wrapping there.
+        if (c.fleet.chunkTimeout.count() < 0 || c.fleet.chunkTimeout > std::chrono::days(30))
+            throw ConfigError("fleet.chunk-timeout must be between 0 (no limit) and 2592000 seconds (30 days)");
     }
     for (auto & token : c.tokens)
         if (token.size() < 16) throw ConfigError("tokens: a token must have at least 16 characters");

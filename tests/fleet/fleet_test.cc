@@ -171,6 +171,10 @@ TEST(Fleet, TheConfigurationFileSetsTheFleetAndRefusesWhatItDoesNotKnow)
     refused = runCommand({EVOLIVE_BINARY, "serve", "--config", unknown, "--state-dir", dir.path() + "/s"});
     EXPECT_EQ(refused.exitCode, 2);
     EXPECT_NE(refused.err.find("fleet.chunks"), std::string::npos) << refused.err;
+    auto endless = dir.write("endless.toml", "[fleet]\nredis = \"unix:///nowhere.sock\"\nchunk-timeout = 9223372036854775807\n");
+    refused = runCommand({EVOLIVE_BINARY, "serve", "--config", endless, "--state-dir", dir.path() + "/s"});
+    EXPECT_EQ(refused.exitCode, 2);
+    EXPECT_NE(refused.err.find("fleet.chunk-timeout must be between 0 (no limit) and 2592000 seconds"), std::string::npos) << refused.err;
     auto url = dir.write("url.toml", "[fleet]\nredis = \"http://redis:6379\"\n");
     refused = runCommand({EVOLIVE_BINARY, "serve", "--config", url, "--state-dir", dir.path() + "/s"});
     EXPECT_EQ(refused.exitCode, 2);
